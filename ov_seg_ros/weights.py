@@ -1,0 +1,125 @@
+"""Where the network's weights come from: OpenCLIP tags or files, head checkpoints, seeded weights.
+
+Every failure to find weights raises `WeightsNotFoundError` naming the file or tag and how to get it;
+nothing here reaches a hub unless a pretrained tag is asked for.
+"""
+from __future__ import annotations
+
+import math
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+import torch
+
+CLIP_ARCH = "ViT-B-16"
+DEFAULT_CLIP_WEIGHTS = "laion2b_s34b_b88k"
+SEEDED = "seeded"
+HEADS_URL = "https://github.com/wysoczanska/clip_dinoiser/raw/main/checkpoints/last.pt"
+HEADS_ENV = "OV_SEG_HEADS"
+CLIP_ENV = "OV_SEG_WEIGHTS"
+
+HEAD_SHAPES: Dict[str, Tuple[int, ...]] = {
+    "obj_proj.weight": (256, 768, 3, 3),
+    "obj_proj.bias": (256,),
+    "bkg_decoder.weight": (1, 768, 1, 1),
+    "bkg_decoder.bias": (1,),
+}
+_LAYERNORM_WEIGHT = re.compile(r"(^|\.)(ln_\w+|ln_pre|ln_post|ln_final)\.weight$")
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """Weights could not be found or read; the message says how to obtain them."""
+
+
+def seeded_tensor(key: str, shape: Tuple[int, ...]) -> torch.Tensor:
+    """One deterministic tensor, drawn as the reference fixtures were (see shared/reference/README.md)."""
+    rng = np.random.default_rng(zlib.crc32(key.encode("utf-8")))
+    x = rng.standard_normal(shape)
+    if _LAYERNORM_WEIGHT.search(key):
+        x = 1 + 0.02 * x
+    elif key == "logit_scale":
+        x = np.full(shape, math.log(100.0))
+    elif key == "bkg_decoder.weight":
+        x = 1.0 * x
+    elif key.startswith("visual.transformer."):
+        x = 0.02 * x
+    elif len(shape) >= 2:
+        x = x / math.sqrt(math.prod(shape[1:]))
+    else:
+        x = 0.02 * x
+    return torch.from_numpy(np.asarray(x, dtype=np.float32))
+
+
+def seeded_state_dict(shapes: Mapping[str, Tuple[int, ...]]) -> Dict[str, torch.Tensor]:
+    return {key: seeded_tensor(key, tuple(shape)) for key, shape in shapes.items()}
+
+
+def _missing_clip_message(what: str, reason: str) -> str:
+    return (
+        f"CLIP weights {what!r} could not be loaded ({reason}).\n"
+        f"Get them on a machine with internet access, e.g.\n"
+        f"  python -c \"import open_clip; open_clip.create_model('{CLIP_ARCH}', pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
+        f"(fills the Hugging Face cache, ~600 MB, laion/CLIP-ViT-B-16-laion2B-s34B-b88K), or download\n"
+        f"open_clip_pytorch_model.bin from that repository and pass its path as `weights` "
+        f"(ROS parameter `weights`, or environment variable {CLIP_ENV}). "
+        f"Use weights='{SEEDED}' for deterministic untrained weights (tests, demos without a model)."
+    )
+
+
+def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
+    """Build OpenCLIP ViT-B-16 on CPU from 'seeded', an OpenCLIP pretrained tag, or a local file."""
+    import open_clip
+
+    weights = weights or os.environ.get(CLIP_ENV, DEFAULT_CLIP_WEIGHTS)
+    if weights == SEEDED:
+        model = open_clip.create_model(CLIP_ARCH, pretrained=None)
+        shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+        model.load_state_dict(seeded_state_dict(shapes), strict=True)
+        return model.eval()
+    looks_like_path = os.sep in weights or Path(weights).suffix in {".bin", ".pt", ".pth", ".safetensors"}
+    if looks_like_path and not Path(weights).is_file():
+        raise WeightsNotFoundError(_missing_clip_message(weights, "no such file"))
+    if not looks_like_path and weights not in open_clip.list_pretrained_tags_by_model(CLIP_ARCH):
+        raise WeightsNotFoundError(_missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
+    try:
+        model = open_clip.create_model(CLIP_ARCH, pretrained=weights)
+    except Exception as exc:  # hub unreachable, corrupt file, ...
+        raise WeightsNotFoundError(_missing_clip_message(weights, f"{type(exc).__name__}: {exc}")) from exc
+    return model.eval()
+
+
+def _missing_heads_message(path: str, reason: str) -> str:
+    return (
+        f"CLIP-DINOiser head checkpoint {path!r} could not be loaded ({reason}).\n"
+        f"Download last.pt (7 MB) from {HEADS_URL}\n"
+        f"and pass its path as `heads` (ROS parameter `heads`, or environment variable {HEADS_ENV}). "
+        f"Use heads='{SEEDED}' for deterministic untrained heads."
+    )
+
+
+def load_heads(heads: str) -> Dict[str, torch.Tensor]:
+    """The four head tensors from 'seeded' or an upstream last.pt ({'model_state_dict': ...} or bare)."""
+    heads = heads or os.environ.get(HEADS_ENV, "")
+    if heads == SEEDED:
+        return seeded_state_dict(HEAD_SHAPES)
+    if not heads or not Path(heads).is_file():
+        raise WeightsNotFoundError(_missing_heads_message(heads, "no such file" if heads else "no path given"))
+    try:
+        checkpoint = torch.load(heads, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise WeightsNotFoundError(_missing_heads_message(heads, f"{type(exc).__name__}: {exc}")) from exc
+    state = checkpoint.get("model_state_dict", checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise WeightsNotFoundError(_missing_heads_message(heads, "not a state dict"))
+    missing = sorted(set(HEAD_SHAPES) - set(state))
+    if missing:
+        raise WeightsNotFoundError(_missing_heads_message(heads, f"missing keys {missing}"))
+    for key, shape in HEAD_SHAPES.items():
+        if tuple(state[key].shape) != shape:
+            raise WeightsNotFoundError(
+                _missing_heads_message(heads, f"{key} has shape {tuple(state[key].shape)}, expected {shape}"))
+    return {key: state[key].float() for key in HEAD_SHAPES}
