@@ -1,0 +1,230 @@
+"""numpy in, numpy out: the engine the node, the CLI and the benchmarks use."""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import PATCH, CLIPDINOiser, apply_background_rule, classify
+from .text import TextEmbeddingCache
+from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
+from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
+
+METHODS = ("clip_dinoiser", "maskclip")
+MODES = ("whole", "slide")
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
+SLIDE_STRIDE = 224  # ... every 224 pixels
+MAX_LONG_SIDE = 2048  # mmseg Resize(img_scale=(2048, 448), keep_ratio=True)
+
+
+@dataclass
+class Segmentation:
+    """One image's result. probs/objectness at patch resolution, the rest at image size."""
+
+    probs: np.ndarray  # K×h×w float32, after the background rule
+    objectness: np.ndarray  # h×w float32 in [0, 1]
+    objectness_image: np.ndarray  # H×W float32 in [0, 1]
+    labels: np.ndarray  # H×W int64 class index into `classes`
+    confidence: np.ndarray  # H×W float32, probability of the chosen class
+    vocabulary: Vocabulary
+
+    @property
+    def classes(self) -> List[str]:
+        return list(self.vocabulary.classes)
+
+    def label_image(self, min_confidence: float = 0.0) -> np.ndarray:
+        """uint16 ids: 0 = background/unlabelled (or below min_confidence), k = vocabulary.names[k-1]."""
+        ids = self.vocabulary.class_to_id(self.labels).astype(np.uint16)
+        ids[self.confidence < min_confidence] = 0
+        return ids
+
+
+def validate_image(rgb: np.ndarray) -> None:
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        desc = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise ValueError(f"expected an H×W×3 uint8 RGB image, got {desc}")
+    if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+        raise ValueError(f"image has zero size {rgb.shape[:2]}")
+
+
+def resized_shape(height: int, width: int, short_side: int) -> Tuple[int, int]:
+    """Keep-ratio size with the short side at `short_side` and the long side at most 2048."""
+    scale = min(MAX_LONG_SIDE / max(height, width), short_side / min(height, width))
+    return int(height * scale + 0.5), int(width * scale + 0.5)
+
+
+def slide_windows(height: int, width: int) -> List[Tuple[int, int, int, int]]:
+    """(y1, y2, x1, x2) of the 448/224 sliding windows, the last one flush with the border."""
+    def starts(size: int) -> List[Tuple[int, int]]:
+        count = max(size - SLIDE_CROP + SLIDE_STRIDE - 1, 0) // SLIDE_STRIDE + 1
+        spans = []
+        for i in range(count):
+            end = min(i * SLIDE_STRIDE + SLIDE_CROP, size)
+            spans.append((max(end - SLIDE_CROP, 0), end))
+        return spans
+    return [(y1, y2, x1, x2) for y1, y2 in starts(height) for x1, x2 in starts(width)]
+
+
+def _upsample(maps: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(maps, size=size, mode="bilinear", align_corners=False)
+
+
+def _patch_to_pixels(maps: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """×16 bilinear upsampling of a padded patch grid, cropped to the unpadded size."""
+    h, w = maps.shape[-2:]
+    return _upsample(maps, (h * PATCH, w * PATCH))[..., :height, :width]
+
+
+class Segmenter:
+    """CLIP-DINOiser (or plain MaskCLIP) over numpy RGB images, one CLIP pass per image."""
+
+    def __init__(self, weights: str = DEFAULT_CLIP_WEIGHTS, heads: str = "", device: str = "cpu",
+                 precision: str = "fp32", method: str = "clip_dinoiser",
+                 input_size: Optional[int] = None, mode: str = "whole"):
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        self.device = torch.device(device)
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+        self.precision = precision
+        self.method, self.input_size, self.mode = method, input_size, mode
+        self.configure(method=method, input_size=input_size, mode=mode)
+        head_state = load_heads(heads)  # the cheap file first: fail fast on a wrong path
+        clip = load_clip(weights)
+        self.network = CLIPDINOiser(clip.visual, head_state).to(self.device).eval()
+        import open_clip
+        self.text = TextEmbeddingCache(clip.to(self.device), open_clip.get_tokenizer(CLIP_ARCH), self.device)
+        self._vocabulary: Optional[Vocabulary] = None
+
+    # ---------------------------------------------------------------------------- settings
+    def configure(self, method: Optional[str] = None, input_size: Optional[int] = None,
+                  mode: Optional[str] = None) -> None:
+        """Change how later frames are segmented; input_size 0 means the image's own size."""
+        if method is not None and method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        if mode is not None and mode not in MODES:
+            raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        if input_size is not None and not 0 <= input_size <= MAX_LONG_SIDE:
+            raise ValueError(f"input_size must be 0 (native) or at most {MAX_LONG_SIDE}, got {input_size}")
+        self.method = method or self.method
+        self.mode = mode or self.mode
+        if input_size is not None:
+            self.input_size = input_size or None
+            if self.input_size is not None and self.input_size < PATCH:
+                raise ValueError(f"input_size must be at least {PATCH}, got {input_size}")
+
+    # -------------------------------------------------------------------------- vocabulary
+    @property
+    def vocabulary(self) -> Optional[Vocabulary]:
+        return self._vocabulary
+
+    def prepare_vocabulary(self, names: Sequence[str], background: bool = True,
+                           max_classes: int = MAX_CLASSES) -> Vocabulary:
+        """Validate and embed; only names never seen before cost text-encoder time. Thread-safe."""
+        reason = vocabulary_error(names, background, max_classes)
+        if reason:
+            raise ValueError(reason)
+        names = tuple(n.strip() for n in names)
+        embeddings = self.text.embeddings(list(Vocabulary.classes_for(names, background))).to(self.device)
+        return Vocabulary(names=names, background=background, embeddings=embeddings)
+
+    def use_vocabulary(self, vocabulary: Vocabulary) -> None:
+        self._vocabulary = vocabulary  # one reference swap: atomic for concurrent readers
+
+    def set_vocabulary(self, names: Sequence[str], background: bool = True) -> Vocabulary:
+        vocab = self.prepare_vocabulary(names, background)
+        self.use_vocabulary(vocab)
+        return vocab
+
+    # ----------------------------------------------------------------------------- images
+    def segment(self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None) -> Segmentation:
+        return self.segment_batch([rgb], vocabulary)[0]
+
+    def segment_batch(self, images: Sequence[np.ndarray],
+                      vocabulary: Optional[Vocabulary] = None) -> List[Segmentation]:
+        """Images of one size share a forward pass (several cameras); others run one by one."""
+        vocab = vocabulary or self._vocabulary
+        if vocab is None:
+            raise RuntimeError("no vocabulary: call set_vocabulary() first")
+        for rgb in images:
+            validate_image(rgb)
+        same_size = len({im.shape for im in images}) == 1
+        if self.mode == "whole" and same_size:
+            return self._segment_stack(images, vocab)
+        return [self._segment_stack([im], vocab)[0] for im in images]
+
+    @contextlib.contextmanager
+    def _precision(self) -> Iterator[None]:
+        dtype = PRECISIONS[self.precision]
+        with torch.inference_mode():
+            if dtype == torch.float32:
+                yield
+            else:
+                with torch.autocast(device_type=self.device.type, dtype=dtype):
+                    yield
+
+    def _to_tensor(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(images)).to(self.device, non_blocking=True)
+        return batch.permute(0, 3, 1, 2).float().div_(255.0)
+
+    def _segment_stack(self, images: Sequence[np.ndarray], vocab: Vocabulary) -> List[Segmentation]:
+        height, width = images[0].shape[:2]
+        with self._precision():
+            x = self._to_tensor(images)
+            if self.input_size:
+                x = _upsample(x, resized_shape(height, width, self.input_size))
+            predict = self._predict_slide if self.mode == "slide" else self._predict_whole
+            probs, objectness, pixels = predict(x, vocab)
+            if pixels.shape[-2:] != (height, width):
+                pixels = _upsample(pixels, (height, width))
+            return _results(probs, objectness, pixels, vocab)
+
+    def predict(self, x: torch.Tensor, vocab: Vocabulary) -> Tuple[torch.Tensor, torch.Tensor]:
+        """x: B×3×H×W in [0,1], any size. Returns probs B×K×h×w and objectness B×h×w (padded grid)."""
+        pad_h, pad_w = (-x.shape[-2]) % PATCH, (-x.shape[-1]) % PATCH
+        x = F.pad(x, (0, pad_w, 0, pad_h))  # zero = black, before normalisation, as upstream
+        features, _, objectness = self.network(x, pool=self.method == "clip_dinoiser")
+        probs = classify(features, vocab.embeddings)
+        if self.method == "clip_dinoiser":
+            probs = apply_background_rule(probs, objectness.float(), vocab.background_index)
+        return probs, objectness.float()
+
+    def _predict_whole(self, x: torch.Tensor, vocab: Vocabulary) -> Tuple[torch.Tensor, ...]:
+        """Patch-level probs and objectness, and both as one (K+1)-channel map at x's size."""
+        probs, objectness = self.predict(x, vocab)
+        pixels = _patch_to_pixels(torch.cat([probs, objectness[:, None]], 1), *x.shape[-2:])
+        return probs, objectness, pixels
+
+    def _predict_slide(self, x: torch.Tensor, vocab: Vocabulary) -> Tuple[torch.Tensor, ...]:
+        """Average of window predictions at pixel level; all windows share one batched pass."""
+        height, width = x.shape[-2:]
+        windows = slide_windows(height, width)
+        crops = torch.cat([x[..., y1:y2, x1:x2] for y1, y2, x1, x2 in windows])
+        _, _, maps = self._predict_whole(crops, vocab)
+        total = x.new_zeros((1, maps.shape[1], height, width), dtype=torch.float32)
+        count = x.new_zeros((1, 1, height, width), dtype=torch.float32)
+        for (y1, y2, x1, x2), window in zip(windows, maps):
+            total[0, :, y1:y2, x1:x2] += window
+            count[0, :, y1:y2, x1:x2] += 1
+        pixels = total / count
+        # Callers also want a patch grid: average-pool the pixel map onto the one the image would have.
+        patch = F.adaptive_avg_pool2d(pixels, (math.ceil(height / PATCH), math.ceil(width / PATCH)))
+        return patch[:, :-1], patch[:, -1], pixels
+
+
+def _results(probs: torch.Tensor, objectness: torch.Tensor, pixels: torch.Tensor,
+             vocab: Vocabulary) -> List[Segmentation]:
+    """Split the (K+1)-channel pixel maps into labels, confidence and objectness, per image."""
+    confidence, labels = pixels[:, :-1].max(dim=1)
+    to_np = lambda t: t.float().cpu().numpy()  # noqa: E731
+    probs, objectness, obj_image = to_np(probs), to_np(objectness), to_np(pixels[:, -1])
+    labels, confidence = labels.cpu().numpy(), to_np(confidence)
+    return [Segmentation(probs=probs[i], objectness=objectness[i], objectness_image=obj_image[i],
+                         labels=labels[i], confidence=confidence[i], vocabulary=vocab)
+            for i in range(len(probs))]
