@@ -1,0 +1,161 @@
+"""sensor_msgs <-> numpy: camera images in, label/float/colour images out, depth, CameraInfo rescaling.
+
+Every bad input raises `ImageConversionError` naming the problem, so the node can log it and go on.
+`cv_bridge` is used for 8-bit colour input when it is importable; the numpy path below is the one
+tested and gives the same result. No rclpy here: these are plain message classes.
+"""
+from __future__ import annotations
+
+import array
+import copy
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+
+# encoding -> (numpy scalar type, channels)
+_LAYOUTS: Dict[str, Tuple[type, int]] = {
+    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
+    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3),
+    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "32FC1": (np.float32, 1),
+}
+RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16")
+DEPTH_INPUTS = ("16UC1", "mono16", "32FC1")
+OUTPUTS = ("rgb8", "mono8", "mono16", "32FC1")
+_BRIDGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
+
+
+class ImageConversionError(ValueError):
+    """An Image message cannot be converted; the message says what is wrong with it."""
+
+
+def _cv_bridge() -> Any:
+    try:
+        from cv_bridge import CvBridge  # optional: not on PyPI
+    except ImportError:
+        return None
+    return CvBridge()
+
+
+_BRIDGE = _cv_bridge()
+
+
+def image_array(msg: Image, allowed: Tuple[str, ...] = tuple(_LAYOUTS)) -> np.ndarray:
+    """The pixels of `msg` as an H x W (x C) array in native byte order; checks size, step, length."""
+    enc = msg.encoding
+    if enc not in _LAYOUTS or enc not in allowed:
+        raise ImageConversionError(
+            f"unsupported encoding {enc!r} (supported: {', '.join(allowed)})")
+    dtype, channels = _LAYOUTS[enc]
+    h, w = int(msg.height), int(msg.width)
+    if h <= 0 or w <= 0:
+        raise ImageConversionError(f"image has zero size ({w}x{h})")
+    item = np.dtype(dtype).itemsize
+    row = w * channels * item
+    if msg.step < row:
+        raise ImageConversionError(
+            f"step {msg.step} is smaller than width*channels*bytes = {w}*{channels}*{item} = {row}")
+    if len(msg.data) != msg.step * h:
+        raise ImageConversionError(
+            f"data has {len(msg.data)} bytes, expected step*height = {msg.step}*{h} = {msg.step * h}")
+    raw = np.frombuffer(msg.data, dtype=np.uint8).reshape(h, msg.step)[:, :row]
+    order = ">" if msg.is_bigendian else "<"
+    pixels = raw.copy().view(np.dtype(dtype).newbyteorder(order) if item > 1 else dtype)
+    pixels = pixels.astype(dtype, copy=False).reshape(h, w, channels)
+    return pixels[:, :, 0] if channels == 1 else pixels
+
+
+def mono16_to_8bit(img: np.ndarray) -> np.ndarray:
+    """Stretch a 16-bit image's own min..max to 0..255 (12-bit sensors would be black under >> 8)."""
+    lo, hi = int(img.min()), int(img.max())
+    if hi == lo:
+        return np.zeros(img.shape, np.uint8)
+    return ((img.astype(np.float32) - lo) * (255.0 / (hi - lo)) + 0.5).astype(np.uint8)
+
+
+def to_rgb(msg: Image) -> np.ndarray:
+    """Camera image -> H x W x 3 uint8 RGB, from rgb8, bgr8, rgba8, bgra8, mono8 or mono16."""
+    pixels = image_array(msg, RGB_INPUTS)  # validates even when cv_bridge converts
+    if _BRIDGE is not None and msg.encoding in _BRIDGE_ENCODINGS:
+        return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
+    enc = msg.encoding
+    if enc == "mono16":
+        pixels = mono16_to_8bit(pixels)
+    if pixels.ndim == 2:
+        return np.repeat(pixels[:, :, None], 3, axis=2)
+    if enc.startswith("bgr"):
+        pixels = pixels[:, :, 2::-1]
+    return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def depth_to_metres(msg: Image) -> np.ndarray:
+    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres.
+
+    Missing depth (0 in 16-bit, 0/NaN/inf in float) becomes NaN."""
+    depth = image_array(msg, DEPTH_INPUTS)
+    if depth.dtype == np.uint16:
+        metres = depth.astype(np.float32) * np.float32(0.001)
+    else:
+        metres = depth.astype(np.float32, copy=True)
+    metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+    return metres
+
+
+def to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
+    """H x W (x 3) array -> Image in one of the output encodings (rgb8, mono8, mono16, 32FC1)."""
+    if encoding not in OUTPUTS:
+        raise ImageConversionError(f"cannot publish encoding {encoding!r} (supported: {OUTPUTS})")
+    dtype, channels = _LAYOUTS[encoding]
+    expected = (channels,) if channels > 1 else ()
+    if pixels.ndim != 2 + len(expected) or pixels.shape[2:] != expected or 0 in pixels.shape:
+        raise ImageConversionError(f"array of shape {pixels.shape} cannot be {encoding}")
+    if np.issubdtype(dtype, np.integer) and pixels.size and (
+            pixels.min() < 0 or pixels.max() > np.iinfo(dtype).max):
+        raise ImageConversionError(
+            f"values {pixels.min()}..{pixels.max()} do not fit {encoding}")
+    data = np.ascontiguousarray(pixels, dtype=np.dtype(dtype).newbyteorder("<"))
+    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
+                is_bigendian=0, step=pixels.shape[1] * channels * data.itemsize)
+    if header is not None:
+        msg.header = header
+    msg.data = array.array("B", data.tobytes())
+    return msg
+
+
+def labels_to_image(label_image: np.ndarray, encoding: str, header: Any = None) -> Image:
+    """Label ids (0 = background/unlabelled) -> mono16 or mono8 Image."""
+    if encoding not in ("mono16", "mono8"):
+        raise ImageConversionError(f"label encoding must be mono16 or mono8, got {encoding!r}")
+    return to_image(label_image, encoding, header)
+
+
+def rescale_camera_info(info: CameraInfo, width: int, height: int,
+                        header: Optional[Any] = None) -> CameraInfo:
+    """`info` for the same camera at width x height: K and P rows scaled, ROI and binning reset."""
+    if info.width <= 0 or info.height <= 0:
+        raise ImageConversionError(f"camera_info has zero size ({info.width}x{info.height})")
+    sx, sy = width / info.width, height / info.height
+    out = copy.deepcopy(info)
+    if header is not None:
+        out.header = header
+    out.width, out.height = int(width), int(height)
+    k = np.asarray(info.k, dtype=np.float64).reshape(3, 3).copy()
+    k[0] *= sx
+    k[1] *= sy
+    p = np.asarray(info.p, dtype=np.float64).reshape(3, 4).copy()
+    p[0] *= sx
+    p[1] *= sy
+    out.k = k.ravel().tolist()
+    out.p = p.ravel().tolist()
+    out.binning_x = out.binning_y = 0
+    out.roi.x_offset = out.roi.y_offset = out.roi.height = out.roi.width = 0
+    out.roi.do_rectify = False
+    return out
+
+
+def intrinsics(info: CameraInfo) -> Tuple[float, float, float, float]:
+    """(fx, fy, cx, cy) from K; raises if K is unset (all zeros)."""
+    fx, fy, cx, cy = info.k[0], info.k[4], info.k[2], info.k[5]
+    if fx <= 0 or fy <= 0:
+        raise ImageConversionError("camera_info has no focal length (K is unset)")
+    return float(fx), float(fy), float(cx), float(cy)

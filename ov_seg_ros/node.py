@@ -1,0 +1,376 @@
+"""The rclpy node `ov_seg`: camera images in, labels / confidence / objectness / overlay out.
+
+No algorithm here: frames go to `Segmenter` on a worker thread (latest frame only), vocabulary changes
+are encoded on a background thread and swapped atomically, and `~/label_map` for a vocabulary is always
+published before the first output made with it (both happen under `_publish_lock`).
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import re
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header, String
+
+from . import convert
+from .frames import FrameStats, LatestSlot, Throttle
+from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_vocabulary
+from .pointcloud import semantic_points, to_pointcloud2
+from .segmenter import Segmentation, Segmenter
+from .visualize import SEEDED_BANNER, palette, render_overlay
+from .vocabulary import Vocabulary
+from .weights import SEEDED, WeightsNotFoundError
+
+NODE_NAME = "ov_seg"
+ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
+VOCABULARY_PARAMS = ("vocabulary", "background")
+DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
+
+
+class StartupError(RuntimeError):
+    """The node cannot start with this configuration; the message says what to change."""
+
+
+@dataclass
+class Frame:
+    header: Any
+    rgb: np.ndarray
+    received: float  # time.monotonic() at arrival, for latency
+
+
+def stamp_seconds(stamp: Any) -> float:
+    return stamp.sec + stamp.nanosec * 1e-9
+
+
+def label_map_json(vocab: Vocabulary, encoding: str) -> str:
+    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n}."""
+    names = vocab.label_map()
+    table = palette(names)
+    doc: Dict[str, Any] = {str(i): name for i, name in names.items()}
+    doc["colors"] = {str(i): [int(c) for c in table[i]] for i in names}
+    doc["version"] = vocab.version
+    doc["encoding"] = encoding
+    return json.dumps(doc)
+
+
+def _qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST, depth=depth,
+        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+
+
+class OvSegNode(Node):
+    """Thin ROS shell around `Segmenter`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._cfg = self._declare_parameters()
+        self._stats = FrameStats()
+        self._throttle = Throttle(5.0)
+        self._publish_lock = threading.Lock()
+        self._slot: LatestSlot[Frame] = LatestSlot()
+        self._engine_changes: Dict[str, Any] = {}
+        self._engine_lock = threading.Lock()
+        self._vocab_request = 0
+        self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ov_seg_vocab")
+        self._camera_info: Optional[CameraInfo] = None
+        self._depth: List[Image] = []
+        self._depth_lock = threading.Lock()
+        self.segmenter = self._make_segmenter()
+        self._vocab = self._first_vocabulary()
+        self._make_publishers()
+        self._activate(self._vocab, time.monotonic())
+        self._make_subscriptions()
+        self.add_on_set_parameters_callback(self._validate_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="ov_seg_worker", daemon=True)
+        self._worker.start()
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(
+            f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
+            f"{self._cfg['device']}; subscribed to {self._image_sub.topic_name}")
+
+    # ------------------------------------------------------------------------ start-up
+    def _declare_parameters(self) -> Dict[str, Any]:
+        try:
+            for spec in SPECS:
+                self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        except Exception as e:  # out-of-range or wrongly typed overrides from a launch/params file
+            raise StartupError(f"invalid parameter: {e}") from e
+        values = {spec.name: self.get_parameter(spec.name).value for spec in SPECS}
+        reason = changes_reason(DEFAULTS, values)
+        if reason:
+            raise StartupError(f"invalid parameter: {reason}")
+        return values
+
+    def _make_segmenter(self) -> Segmenter:
+        c = self._cfg
+        self.get_logger().info(
+            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} "
+            f"({c['precision']})")
+        try:
+            return Segmenter(weights=c["weights"], heads=c["heads"], device=c["device"],
+                             precision=c["precision"], method=c["method"],
+                             input_size=c["input_size"], mode=c["mode"])
+        except (ValueError, RuntimeError) as e:  # e.g. device 'cuda' without CUDA
+            raise StartupError(str(e)) from e
+
+    def _first_vocabulary(self) -> Vocabulary:
+        names, _ = parse_vocabulary(self._cfg["vocabulary"])
+        start = time.monotonic()
+        vocab = self.segmenter.prepare_vocabulary(names, background=self._cfg["background"])
+        self.get_logger().info(f"vocabulary encoded in {time.monotonic() - start:.2f} s")
+        return vocab
+
+    def _make_publishers(self) -> None:
+        out = _qos(2, reliable=True)
+        self._pubs = {
+            "labels": self.create_publisher(Image, "~/labels", out),
+            "confidence": self.create_publisher(Image, "~/confidence", out),
+            "objectness": self.create_publisher(Image, "~/objectness", out),
+            "overlay": self.create_publisher(Image, "~/overlay", out),
+            "camera_info": self.create_publisher(CameraInfo, "~/camera_info", out),
+            "points": self.create_publisher(PointCloud2, "~/points", out),
+        }
+        self._label_map_pub = self.create_publisher(String, "~/label_map", _qos(1, True, latched=True))
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+
+    def _make_subscriptions(self) -> None:
+        # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
+        inputs = _qos(1, reliable=self._cfg["qos_reliability"] == "reliable")
+        self._image_sub = self.create_subscription(Image, "image", self._on_image, inputs)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, inputs)
+        if self._cfg["publish_points"]:
+            depth_qos = _qos(DEPTH_BUFFER, reliable=self._cfg["qos_reliability"] == "reliable")
+            self.create_subscription(Image, "depth", self._on_depth, depth_qos)
+
+    # ---------------------------------------------------------------------- parameters
+    def _validate_parameters(self, params: List[Parameter]) -> SetParametersResult:
+        changes = {p.name: p.value for p in params}
+        reason = changes_reason(self._cfg, changes)
+        if reason:
+            self.get_logger().warning(f"rejected parameter change: {reason}")
+        return SetParametersResult(successful=reason is None, reason=reason or "")
+
+    def _apply_parameters(self, params: List[Parameter]) -> None:
+        changes = {p.name: p.value for p in params if p.name in DEFAULTS}
+        self._cfg = {**self._cfg, **changes}  # one reference swap: readers see old or new, whole
+        engine = {k: v for k, v in changes.items() if k in ENGINE_PARAMS}
+        if engine:
+            with self._engine_lock:
+                self._engine_changes.update(engine)
+        if any(k in changes for k in VOCABULARY_PARAMS):
+            names, _ = parse_vocabulary(self._cfg["vocabulary"])
+            self._request_vocabulary(names, self._cfg["background"])
+        if "label_encoding" in changes:  # the label map names the encoding
+            with self._publish_lock:
+                self._publish_label_map(self._vocab)
+
+    def _request_vocabulary(self, names: Sequence[str], background: bool) -> None:
+        self._vocab_request += 1
+        self._encoder.submit(self._encode_vocabulary, self._vocab_request, list(names), background)
+
+    def _encode_vocabulary(self, request: int, names: List[str], background: bool) -> None:
+        """Background thread: encode, then swap in unless a newer request came meanwhile."""
+        if request != self._vocab_request:
+            return
+        start = time.monotonic()
+        try:
+            vocab = self.segmenter.prepare_vocabulary(names, background=background)
+        except Exception as e:  # noqa: BLE001 - keep the old vocabulary, say why
+            self.get_logger().error(f"vocabulary {names} not used, keeping the old one: {e}")
+            return
+        if request == self._vocab_request:
+            self._activate(vocab, start)
+
+    def _activate(self, vocab: Vocabulary, start: float) -> None:
+        with self._publish_lock:
+            self._vocab = vocab
+            self.segmenter.use_vocabulary(vocab)
+            self._publish_label_map(vocab)
+        self.get_logger().info(
+            f"vocabulary v{vocab.version} active after {time.monotonic() - start:.2f} s: "
+            f"{vocab.label_map()}")
+
+    def _publish_label_map(self, vocab: Vocabulary) -> None:
+        self._label_map_pub.publish(String(data=label_map_json(vocab, self._cfg["label_encoding"])))
+
+    # -------------------------------------------------------------------------- inputs
+    def _on_image(self, msg: Image) -> None:
+        received = time.monotonic()
+        self._stats.count("received")
+        try:
+            rgb = convert.to_rgb(msg)
+        except convert.ImageConversionError as e:
+            self._stats.count("bad_images")
+            self._error_throttled(f"dropping image from {self._image_sub.topic_name}: {e}")
+            return
+        if self._slot.put(Frame(msg.header, rgb, received)):
+            self._stats.count("dropped")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        with self._depth_lock:
+            self._depth = (self._depth + [msg])[-DEPTH_BUFFER:]
+
+    def _error_throttled(self, text: str) -> None:
+        if self._throttle.ready(re.sub(r"\d+", "#", text)):  # one log per kind of problem per 5 s
+            self.get_logger().error(text)
+
+    # -------------------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while self._running:
+            frame = self._slot.take(timeout=0.5)
+            if frame is None:
+                continue
+            try:
+                self._process(frame)
+            except Exception as e:  # noqa: BLE001 - one bad frame must not end the worker
+                self._stats.count("failed")
+                self._error_throttled(f"frame failed: {type(e).__name__}: {e}")
+
+    def _apply_engine_changes(self) -> None:
+        with self._engine_lock:
+            changes, self._engine_changes = self._engine_changes, {}
+        if changes:
+            self.segmenter.configure(**changes)
+            self.get_logger().info(f"segmenter now uses {changes}")
+
+    def _process(self, frame: Frame) -> None:
+        self._apply_engine_changes()
+        vocab = self._vocab
+        result = self.segmenter.segment(frame.rgb, vocabulary=vocab)
+        cfg = self._cfg
+        with self._publish_lock:
+            if vocab is not self._vocab:  # a newer label map is out: this result would contradict it
+                self._stats.count("dropped")
+                return
+            self._publish_outputs(frame, result, cfg)
+        self._stats.processed(time.monotonic() - frame.received)
+
+    def _publish_outputs(self, frame: Frame, result: Segmentation, cfg: Dict[str, Any]) -> None:
+        header, pubs = frame.header, self._pubs
+        labels = result.label_image(cfg["min_confidence"])
+        pubs["labels"].publish(convert.labels_to_image(labels, cfg["label_encoding"], header))
+        pubs["confidence"].publish(convert.to_image(result.confidence, "32FC1", header))
+        pubs["objectness"].publish(convert.to_image(result.objectness_image, "32FC1", header))
+        if cfg["publish_overlay"] and pubs["overlay"].get_subscription_count() > 0:
+            banner = SEEDED_BANNER if cfg["weights"] == SEEDED else None
+            rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(),
+                                 cfg["overlay_alpha"], banner)
+            pubs["overlay"].publish(convert.to_image(rgb, "rgb8", header))
+        info = self._camera_info
+        if info is not None:
+            height, width = labels.shape
+            pubs["camera_info"].publish(convert.rescale_camera_info(info, width, height, header))
+        if cfg["publish_points"]:
+            self._publish_points(frame, result, labels, cfg)
+
+    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Image]:
+        with self._depth_lock:
+            candidates = list(self._depth)
+        t = stamp_seconds(stamp)
+        best = min(candidates, key=lambda d: abs(stamp_seconds(d.header.stamp) - t), default=None)
+        if best is None or abs(stamp_seconds(best.header.stamp) - t) > tolerance:
+            return None
+        return best
+
+    def _publish_points(self, frame: Frame, result: Segmentation, labels: np.ndarray,
+                        cfg: Dict[str, Any]) -> None:
+        depth_msg = self._matching_depth(frame.header.stamp, cfg["depth_tolerance"])
+        info = self._camera_info
+        if depth_msg is None or info is None:
+            self._stats.count("depth_unmatched")
+            return
+        height, width = labels.shape
+        depth = convert.depth_to_metres(depth_msg)
+        if depth.shape != labels.shape:  # registered depth at another resolution: nearest pixel
+            rows = np.arange(height) * depth.shape[0] // height
+            cols = np.arange(width) * depth.shape[1] // width
+            depth = depth[rows[:, None], cols[None, :]]
+        fx, fy, cx, cy = convert.intrinsics(convert.rescale_camera_info(info, width, height))
+        points = semantic_points(depth, fx, fy, cx, cy, labels, result.confidence,
+                                 result.objectness_image, result.vocabulary.label_map(),
+                                 stride=cfg["point_stride"], max_depth=cfg["max_depth"])
+        self._pubs["points"].publish(to_pointcloud2(points, frame.header))
+
+    # ---------------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        counts = self._stats.snapshot()
+        latency = self._stats.latency_percentiles()
+        vocab = self._vocab
+        values = {
+            "frames_per_second": f"{self._stats.frames_per_second():.2f}",
+            "latency_p50_ms": f"{latency['p50'] * 1e3:.1f}",
+            "latency_p95_ms": f"{latency['p95'] * 1e3:.1f}",
+            **{k: str(counts.get(k, 0)) for k in
+               ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched")},
+            "device": str(self._cfg["device"]),
+            "vocabulary_size": str(len(vocab.names)),
+            "vocabulary_version": str(vocab.version),
+            "vocabulary": ", ".join(vocab.names),
+        }
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.OK, name=f"{self.get_name()}: segmentation",
+            message="ok" if counts.get("processed") else "waiting for images",
+            hardware_id=str(self._cfg["device"]),
+            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        if counts.get("failed"):
+            status.level, status.message = DiagnosticStatus.WARN, "some frames failed (see log)"
+        self._diag_pub.publish(DiagnosticArray(header=self._header_now(), status=[status]))
+
+    def _header_now(self) -> Header:
+        return Header(stamp=self.get_clock().now().to_msg())
+
+    # -------------------------------------------------------------------------- shutdown
+    def close(self) -> None:
+        """Stop the worker and the encoder before the node is destroyed."""
+        self._running = False
+        self._slot.close()
+        self._worker.join(timeout=10.0)
+        self._encoder.shutdown(wait=False, cancel_futures=True)
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Entry point of `ov_seg_node`: 0 on a clean shutdown, 1 when the node cannot start."""
+    with rclpy.init(args=args):
+        logger = get_logger(NODE_NAME)
+        try:
+            node = OvSegNode()
+        except WeightsNotFoundError as e:
+            logger.fatal(f"cannot start: weights not found.\n{e}")
+            return 1
+        except StartupError as e:
+            logger.fatal(f"cannot start: {e}")
+            return 1
+        try:
+            rclpy.spin(node)
+        except (KeyboardInterrupt, ExternalShutdownException):
+            pass
+        finally:
+            node.close()
+            node.destroy_node()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,190 @@
+"""The node's parameters: one table of specs, descriptors built from it, and pure validators.
+
+Validators take plain Python values and return a reason string (rejected) or None (accepted), so they
+are unit-tested without ROS; vocabulary rules are the engine's own (`vocabulary.vocabulary_error`).
+No rclpy here; `rcl_interfaces` is imported only when descriptors are built.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .model import PATCH
+from .segmenter import MAX_LONG_SIDE
+from .vocabulary import vocabulary_error
+
+METHODS = ("clip_dinoiser", "maskclip")
+MODES = ("whole", "slide")
+PRECISIONS = ("fp32", "fp16", "bf16")
+QOS_RELIABILITIES = ("best_effort", "reliable")
+# Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
+LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
+MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
+DEFAULT_VOCABULARY = ("floor", "wall", "door", "person", "chair", "table")
+
+Reason = Optional[str]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: default, description, optional range, whether it may change at runtime."""
+
+    name: str
+    default: Any
+    description: str
+    read_only: bool = False
+    float_range: Optional[Tuple[float, float]] = None
+    int_range: Optional[Tuple[int, int]] = None
+    choices: Tuple[str, ...] = ()
+    dynamic_typing: bool = False
+
+
+def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:
+    """Vocabulary as names: a string array, or one comma-separated string ("floor, door")."""
+    if isinstance(value, str):
+        value = value.split(",")
+    elif isinstance(value, (list, tuple)):
+        if any(not isinstance(v, str) for v in value):
+            return None, ("vocabulary must be a list of strings (got "
+                          f"{type(value[0]).__name__} values; quote names such as 'on' or 'yes')")
+        if len(value) == 1 and "," in value[0]:
+            value = value[0].split(",")
+    else:
+        return None, f"vocabulary must be a list of strings, got {type(value).__name__}"
+    return [v.strip() for v in value], None
+
+
+def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
+                      background: bool = True) -> Reason:
+    """Why these class names cannot be used with this label encoding, or None."""
+    capacity = LABEL_ENCODINGS.get(label_encoding)
+    if capacity is not None and len(names) > capacity:
+        return (f"vocabulary has {len(names)} classes but label_encoding {label_encoding!r} "
+                f"holds at most {capacity}; use mono16")
+    reason = vocabulary_error(list(names), background)  # the engine's own rules, one source of truth
+    if reason:
+        return reason
+    folded = [n.strip().casefold() for n in names]
+    for i, name in enumerate(folded):
+        if name in folded[:i]:
+            return f"duplicate class names differing only in case: {names[folded.index(name)]!r}, {names[i]!r}"
+    return None
+
+
+def choice_reason(name: str, value: Any, choices: Sequence[str]) -> Reason:
+    if value not in choices:
+        return f"{name} must be one of {', '.join(choices)}; got {value!r}"
+    return None
+
+
+def range_reason(name: str, value: Any, low: float, high: float) -> Reason:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name} must be a number, got {type(value).__name__}"
+    if not math.isfinite(value) or not low <= value <= high:
+        return f"{name} must be in [{low}, {high}]; got {value}"
+    return None
+
+
+def type_reason(name: str, value: Any, kind: type) -> Reason:
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+    return None if ok else f"{name} must be a {kind.__name__}, got {type(value).__name__}"
+
+
+SPECS: Tuple[ParamSpec, ...] = (
+    ParamSpec("vocabulary", list(DEFAULT_VOCABULARY),
+              "Class names to segment (string array, or one comma-separated string). Changing it "
+              "re-encodes only new names off the executor thread and republishes ~/label_map.",
+              dynamic_typing=True),
+    ParamSpec("background", True,
+              "Add a 'background' class (label 0) decided by the objectness head; without it label 0 "
+              "means 'unlabelled' (below min_confidence)."),
+    ParamSpec("method", "clip_dinoiser",
+              "clip_dinoiser (MaskCLIP features pooled by the learned correlation, background from "
+              "objectness) or plain maskclip.", choices=METHODS),
+    ParamSpec("input_size", 448,
+              f"Shorter image side fed to the network in pixels ({MIN_INPUT_SIZE}..{MAX_INPUT_SIZE}); "
+              "0 = the image's native size. Outputs are always at the input image's size.",
+              int_range=(0, MAX_INPUT_SIZE)),
+    ParamSpec("mode", "whole", "Inference over the whole image, or 448 px sliding windows.",
+              choices=MODES),
+    ParamSpec("min_confidence", 0.0,
+              "Pixels whose class probability is below this get label 0.", float_range=(0.0, 1.0)),
+    ParamSpec("label_encoding", "mono16", "Encoding of ~/labels (mono8 holds at most 255 classes).",
+              choices=tuple(LABEL_ENCODINGS)),
+    ParamSpec("publish_overlay", True, "Publish the rgb8 colour overlay on ~/overlay."),
+    ParamSpec("overlay_alpha", 0.5, "Opacity of label colours in ~/overlay.", float_range=(0.0, 1.0)),
+    ParamSpec("device", "cpu", "Torch device: cpu, cuda, cuda:0, ...", read_only=True),
+    ParamSpec("precision", "fp32", "Network precision.", read_only=True, choices=PRECISIONS),
+    ParamSpec("weights", "laion2b_s34b_b88k",
+              "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests).",
+              read_only=True),
+    ParamSpec("heads", "",
+              "CLIP-DINOiser head checkpoint file; '' = default location, 'seeded' = untrained.",
+              read_only=True),
+    ParamSpec("qos_reliability", "best_effort",
+              "Reliability of the image subscriptions; 'reliable' also matches only-reliable "
+              "publishers such as some bag players.", read_only=True, choices=QOS_RELIABILITIES),
+    ParamSpec("publish_points", False,
+              "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
+              "and publish a labelled PointCloud2 on ~/points.", read_only=True),
+    ParamSpec("depth_tolerance", 0.05, "Largest stamp difference (s) between image and depth.",
+              float_range=(0.0, 10.0)),
+    ParamSpec("max_depth", 10.0, "Depth beyond this (m) is left out of ~/points.",
+              float_range=(0.01, 1000.0)),
+    ParamSpec("point_stride", 2, "Use every n-th pixel in each direction for ~/points.",
+              int_range=(1, 64)),
+)
+SPEC_BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
+DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
+
+
+def value_reason(name: str, value: Any) -> Reason:
+    """Why one parameter value is unacceptable on its own, or None."""
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None:
+        return None  # not ours (e.g. use_sim_time): rclpy checks it
+    if name == "vocabulary":
+        names, reason = parse_vocabulary(value)
+        return reason or vocabulary_reason(names, "mono16")
+    if spec.choices:
+        return choice_reason(name, value, spec.choices)
+    if spec.float_range is not None:
+        return range_reason(name, value, *spec.float_range)
+    if spec.int_range is not None:
+        reason = type_reason(name, value, int) or range_reason(name, value, *spec.int_range)
+        if reason is None and name == "input_size" and 0 < value < MIN_INPUT_SIZE:
+            reason = f"input_size must be 0 (native size) or at least {MIN_INPUT_SIZE}; got {value}"
+        return reason
+    return type_reason(name, value, type(spec.default))
+
+
+def changes_reason(current: Mapping[str, Any], changes: Mapping[str, Any]) -> Reason:
+    """Why applying `changes` on top of `current` is unacceptable, or None (checks combinations too)."""
+    for name, value in changes.items():
+        reason = value_reason(name, value)
+        if reason:
+            return reason
+    merged = {**current, **changes}
+    if {"vocabulary", "label_encoding", "background"} & set(changes):
+        names, reason = parse_vocabulary(merged["vocabulary"])
+        return reason or vocabulary_reason(names, merged["label_encoding"], merged["background"])
+    return None
+
+
+def descriptor(spec: ParamSpec) -> Any:
+    """rcl_interfaces ParameterDescriptor for a spec (imported here so validators stay ROS-free)."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+
+    text = spec.description
+    if spec.choices:
+        text += f" One of: {', '.join(spec.choices)}."
+    d = ParameterDescriptor(name=spec.name, description=text, read_only=spec.read_only,
+                            dynamic_typing=spec.dynamic_typing)
+    if spec.float_range is not None:
+        d.floating_point_range = [FloatingPointRange(
+            from_value=float(spec.float_range[0]), to_value=float(spec.float_range[1]), step=0.0)]
+    if spec.int_range is not None:
+        d.integer_range = [IntegerRange(
+            from_value=spec.int_range[0], to_value=spec.int_range[1], step=0)]
+    return d
