@@ -1,0 +1,39 @@
+"""Text embeddings: the truncated encoder equals OpenCLIP's, and names are encoded once."""
+import open_clip
+import torch
+
+from ov_seg_ros.text import TEMPLATES, encode_text_truncated
+
+
+def test_truncated_context_equals_full_encode_text(segmenter):
+    clip = segmenter.text._clip
+    tokens = open_clip.get_tokenizer("ViT-B-16")(["a photo of a cup.", "a tattoo of the traffic light."])
+    with torch.inference_mode():
+        full = clip.encode_text(tokens)
+        short = encode_text_truncated(clip, tokens)
+    assert torch.allclose(full, short, atol=1e-5)
+
+
+def test_templates_are_the_reference_80():
+    assert len(TEMPLATES) == 80
+    assert TEMPLATES[0]("cup") == "a bad photo of a cup."
+    assert TEMPLATES[-1]("cup") == "a tattoo of the cup."
+
+
+def test_only_new_names_are_encoded(segmenter, monkeypatch):
+    cache = segmenter.text
+    encoded = []
+    original = cache._encode
+    monkeypatch.setattr(cache, "_encode", lambda names: encoded.extend(names) or original(names))
+    segmenter.prepare_vocabulary(["lamp", "chair"], background=False)
+    segmenter.prepare_vocabulary(["chair", "lamp", "sofa"], background=False)
+    assert encoded == ["lamp", "chair", "sofa"]
+    assert "sofa" in cache
+
+
+def test_embeddings_are_unit_norm_and_ordered(segmenter):
+    vocab = segmenter.prepare_vocabulary(["lamp", "chair"], background=True)
+    assert vocab.embeddings.shape == (3, 512)
+    assert torch.allclose(vocab.embeddings.norm(dim=-1), torch.ones(3), atol=1e-5)
+    swapped = segmenter.prepare_vocabulary(["chair", "lamp"], background=True)
+    assert torch.equal(vocab.embeddings[1], swapped.embeddings[2])
