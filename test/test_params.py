@@ -1,0 +1,102 @@
+"""Pure parameter validators and descriptors (no DDS)."""
+import pytest
+
+from ov_seg_ros import params as p
+
+
+def test_defaults_are_valid():
+    assert p.changes_reason(p.DEFAULTS, p.DEFAULTS) is None
+    assert set(p.DEFAULTS) >= {
+        "vocabulary", "background", "method", "input_size", "mode", "min_confidence", "label_encoding",
+        "publish_overlay", "overlay_alpha", "device", "precision", "weights", "heads", "qos_reliability",
+        "publish_points", "depth_tolerance", "max_depth", "point_stride"}
+
+
+@pytest.mark.parametrize("value, names", [
+    (["floor", "door"], ["floor", "door"]),
+    (["  floor ", "door"], ["floor", "door"]),
+    ("floor, door,person", ["floor", "door", "person"]),
+    (["floor, door"], ["floor", "door"]),
+    ("chair", ["chair"]),
+])
+def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
+    assert p.parse_vocabulary(value) == (names, None)
+
+
+@pytest.mark.parametrize("value, words", [
+    ([], "empty"),
+    ("", "blank"),
+    (["floor", " "], "blank"),
+    (["floor", "x" * 300], "longer"),
+    (["floor", "door", "floor"], "duplicate"),
+    (["Floor", "floor"], "duplicate"),
+    ([True, False], "list of strings"),
+    (3, "list of strings"),
+    (["background", "floor"], "background"),
+])
+def test_bad_vocabularies_are_rejected_with_a_reason(value, words):
+    reason = p.changes_reason(p.DEFAULTS, {"vocabulary": value})
+    assert reason and words in reason
+
+
+def test_mono8_holds_255_classes():
+    names = [f"class {i}" for i in range(256)]
+    reason = p.changes_reason(p.DEFAULTS, {"vocabulary": names, "label_encoding": "mono8"})
+    assert "mono8" in reason and "255" in reason
+    assert p.changes_reason(p.DEFAULTS, {"vocabulary": names[:255], "label_encoding": "mono8"}) is None
+    # switching the encoding alone is checked against the current vocabulary too
+    current = {**p.DEFAULTS, "vocabulary": names}
+    assert "mono8" in p.changes_reason(current, {"label_encoding": "mono8"})
+
+
+@pytest.mark.parametrize("name, value, words", [
+    ("method", "deeplab", "clip_dinoiser"),
+    ("mode", "tiles", "whole"),
+    ("precision", "int4", "fp32"),
+    ("label_encoding", "rgb8", "mono16"),
+    ("qos_reliability", "sometimes", "best_effort"),
+    ("min_confidence", 1.5, "[0.0, 1.0]"),
+    ("min_confidence", -0.1, "[0.0, 1.0]"),
+    ("min_confidence", float("nan"), "[0.0, 1.0]"),
+    ("overlay_alpha", 2.0, "[0.0, 1.0]"),
+    ("input_size", 8, "at least 16"),
+    ("input_size", 100000, "input_size"),
+    ("input_size", -1, "input_size"),
+    ("point_stride", 0, "point_stride"),
+    ("max_depth", 0.0, "max_depth"),
+    ("depth_tolerance", -1.0, "depth_tolerance"),
+    ("publish_overlay", "yes", "bool"),
+    ("device", 3, "str"),
+])
+def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
+    reason = p.changes_reason(p.DEFAULTS, {name: value})
+    assert reason and words in reason and (name in reason or name == "label_encoding")
+
+
+@pytest.mark.parametrize("name, value", [
+    ("method", "maskclip"), ("mode", "slide"), ("input_size", 0), ("input_size", 16),
+    ("min_confidence", 1.0), ("overlay_alpha", 0.0), ("label_encoding", "mono8"),
+    ("background", False), ("use_sim_time", True),
+])
+def test_good_values_pass(name, value):
+    assert p.changes_reason(p.DEFAULTS, {name: value}) is None
+
+
+def test_descriptors_carry_ranges_and_read_only():
+    d = p.descriptor(p.SPEC_BY_NAME["min_confidence"])
+    assert d.description and not d.read_only
+    assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 1.0)
+    d = p.descriptor(p.SPEC_BY_NAME["input_size"])
+    assert d.integer_range[0].to_value == p.MAX_INPUT_SIZE
+    for name in ("device", "precision", "weights", "heads", "qos_reliability", "publish_points"):
+        assert p.descriptor(p.SPEC_BY_NAME[name]).read_only, name
+    assert "maskclip" in p.descriptor(p.SPEC_BY_NAME["method"]).description
+    assert p.descriptor(p.SPEC_BY_NAME["vocabulary"]).dynamic_typing
+
+
+def test_params_module_does_not_import_rclpy():
+    import subprocess
+    import sys
+    code = "import sys, ov_seg_ros.params as p; p.changes_reason(p.DEFAULTS, {}); print('rclpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
