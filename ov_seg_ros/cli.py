@@ -1,0 +1,160 @@
+"""ov-seg: segment image files offline with the node's engine and write what the node would publish.
+
+Per image: <stem>_labels.png (16-bit ids, as ~/labels), <stem>_overlay.png (colours + legend, as
+~/overlay), <stem>_objectness.png (viridis) and <stem>_labels.json (ids -> names and colours, as
+~/label_map). An unreadable file is reported and skipped; the exit code is 1 if any file failed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .auto_weights import DEFAULT_CLIP_WEIGHTS, cached_heads, resolve_auto_weights, seeded_warning
+from .visualize import SEEDED_BANNER, assign_colors, objectness_to_rgb, render_overlay
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
+
+
+def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ov-seg", description=__doc__.split("\n\n")[0])
+    p.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
+    p.add_argument("--classes", required=True, help='comma-separated class names, e.g. "floor,door,person"')
+    p.add_argument("--background", action="store_true",
+                   help="add a 'background' class (id 0) that competes with the names")
+    p.add_argument("--out", type=Path, default=Path("ov_seg_out"), help="output folder (default: ./ov_seg_out)")
+    p.add_argument("--weights", default=DEFAULT_CLIP_WEIGHTS,
+                   help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded)")
+    p.add_argument("--heads", default="",
+                   help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), "
+                        "'seeded' or 'auto'")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
+    p.add_argument("--input-size", type=int, default=448, help="short side fed to the network; 0 = native")
+    p.add_argument("--method", default="clip_dinoiser", help="clip_dinoiser or maskclip")
+    p.add_argument("--min-confidence", type=float, default=0.0,
+                   help="pixels below this confidence get id 0 in the label PNG")
+    return p.parse_args(argv)
+
+
+def list_images(path: Path) -> List[Path]:
+    """A file as given (whatever its suffix), or a folder's image files in name order."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    return [path]
+
+
+def output_stems(images: Sequence[Path]) -> Dict[Path, str]:
+    """Output name per image: its stem, or stem_suffix when two inputs share a stem (a.png, a.jpg)."""
+    stems = [p.stem for p in images]
+    return {p: p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in images}
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """HxWx3 uint8; raises ValueError with the reason for missing, truncated or non-image files."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError, ValueError) as exc:
+        raise ValueError(f"cannot read image: {exc}") from exc
+
+
+def label_map_json(label_map: Dict[int, str], version: int, image: Path, weights: str, heads: str,
+                   seeded: bool) -> dict:
+    colors = assign_colors(label_map.values())
+    return {
+        "image": str(image),
+        "vocabulary_version": version,
+        "weights": weights, "heads": heads, "seeded_weights": seeded,
+        "labels": {str(i): {"name": n, "color": list(colors[n])} for i, n in sorted(label_map.items())},
+    }
+
+
+def write_outputs(seg, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace,
+                  seeded: bool) -> None:
+    """The four files of one image; ids and colours as the node publishes them."""
+    labels = seg.label_image(args.min_confidence)
+    label_map = seg.vocabulary.label_map()
+    Image.fromarray(labels).save(out / f"{stem}_labels.png")
+    overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
+    Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
+    Image.fromarray(objectness_to_rgb(seg.objectness_image)).save(out / f"{stem}_objectness.png")
+    meta = label_map_json(label_map, seg.vocabulary.version, image, args.weights, args.heads, seeded)
+    (out / f"{stem}_labels.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def progress(items: Sequence[Path], enabled: bool) -> Iterable[Path]:
+    if not enabled:
+        return items
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the bar is a nicety, not a requirement
+        return items
+    return tqdm(items, unit="image", file=sys.stderr)
+
+
+def report(message: str) -> None:
+    """To stderr, above the progress bar rather than through it."""
+    try:
+        from tqdm import tqdm
+        tqdm.write(message, file=sys.stderr)
+    except ImportError:
+        print(message, file=sys.stderr)
+
+
+def build_segmenter(args: argparse.Namespace):
+    """Segmenter with the vocabulary set; weights errors propagate (the caller prints them)."""
+    from . import Segmenter  # torch import deferred so --help is instant
+
+    # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
+    args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads or cached_heads() or "")
+    if seeded:
+        print(seeded_warning(args.weights, args.heads), file=sys.stderr)
+    seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device,
+                    method=args.method, input_size=args.input_size or None)
+    names = [n.strip() for n in args.classes.split(",") if n.strip()]
+    seg.set_vocabulary(names, background=args.background)
+    return seg, seeded
+
+
+def run(args: argparse.Namespace) -> int:
+    images = list_images(args.input)
+    if not args.input.exists():
+        print(f"ov-seg: {args.input}: no such file or folder", file=sys.stderr)
+        return EXIT_SETUP
+    if not images:
+        print(f"ov-seg: {args.input}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
+        return EXIT_SETUP
+    from .weights import WeightsNotFoundError
+
+    try:
+        segmenter, seeded = build_segmenter(args)
+    except (WeightsNotFoundError, ValueError) as exc:
+        print(f"ov-seg: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    args.out.mkdir(parents=True, exist_ok=True)
+    stems, failed = output_stems(images), []
+    for path in progress(images, enabled=len(images) > 1):
+        try:
+            rgb = read_rgb(path)
+            write_outputs(segmenter.segment(rgb), rgb, args.out, stems[path], path, args, seeded)
+        except ValueError as exc:
+            failed.append(path)
+            report(f"ov-seg: {path}: {exc}")
+    done = len(images) - len(failed)
+    print(f"ov-seg: wrote {done} of {len(images)} image(s) to {args.out}"
+          + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    return EXIT_FAILED_FILES if failed else EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run(parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
