@@ -33,7 +33,7 @@ def cached_clip_weights() -> Optional[str]:
     if env and Path(env).expanduser().is_file():
         return str(Path(env).expanduser())
     snapshots = hf_hub_cache() / ("models--" + CLIP_HF_REPO.replace("/", "--")) / "snapshots"
-    if any(snapshots.glob(f"*/{name}") for name in CLIP_FILES):
+    if any(any(snapshots.glob(f"*/{name}")) for name in CLIP_FILES):
         return DEFAULT_CLIP_WEIGHTS
     return None
 
