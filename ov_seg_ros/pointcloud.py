@@ -69,24 +69,27 @@ def semantic_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: fl
         raise ValueError(f"stride must be >= 1, got {stride}")
     if fx <= 0 or fy <= 0:
         raise ValueError(f"focal lengths must be positive, got fx={fx} fy={fy}")
-    z = depth_m[::stride, ::stride].astype(np.float32, copy=False)
+    sub = (slice(None, None, stride), slice(None, None, stride))
+    z = depth_m[sub].astype(np.float32, copy=False)
     with np.errstate(invalid="ignore"):
         valid = np.isfinite(z) & (z > 0) & (z <= max_depth)
-    rows, cols = np.nonzero(valid)
-    z = z[rows, cols]
-    u = (cols * stride).astype(np.float32)
-    v = (rows * stride).astype(np.float32)
-    sub = (slice(None, None, stride), slice(None, None, stride))
-    labels = np.asarray(label_image)[sub][rows, cols]
-    points = np.empty(z.shape[0], dtype=POINT_DTYPE)
-    points["x"] = (u - np.float32(cx)) * z / np.float32(fx)
-    points["y"] = (v - np.float32(cy)) * z / np.float32(fy)
+    idx = np.flatnonzero(valid)  # flat indices + take(): several times faster than 2-D fancy indexing
+    rows, cols = np.divmod(idx, z.shape[1])
+    z = z.ravel().take(idx)
+    # per-column / per-row ray slopes, looked up instead of recomputed per point
+    x_slope = (np.arange(0, depth_m.shape[1], stride, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
+    y_slope = (np.arange(0, depth_m.shape[0], stride, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
+    labels = np.asarray(label_image)[sub].ravel().take(idx)
+    points = np.empty(idx.size, dtype=POINT_DTYPE)
+    points["x"] = x_slope.take(cols) * z
+    points["y"] = y_slope.take(rows) * z
     points["z"] = z
     table = np.vstack([palette(label_map), np.zeros((1, 3), np.uint8)])  # last row: ids not in the map
-    points["rgb"] = pack_rgb(table[np.minimum(labels.astype(np.int64), len(table) - 1)])
+    packed = pack_rgb(table)
+    points["rgb"] = packed.take(np.minimum(labels, len(table) - 1))
     points["label"] = labels
-    points["confidence"] = np.asarray(confidence)[sub][rows, cols]
-    points["objectness"] = np.asarray(objectness)[sub][rows, cols]
+    points["confidence"] = np.asarray(confidence)[sub].ravel().take(idx)
+    points["objectness"] = np.asarray(objectness)[sub].ravel().take(idx)
     return points
 
 
