@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Engine benchmark: frames/s, latency percentiles and peak memory per size, method and mode;
+the single pass against the reference implementation's code path; vocabulary switch time.
+
+    python bench/bench_engine.py                     # CPU, seeded weights, tables + bench/results/engine.json
+    python bench/bench_engine.py --device cuda --precision fp16 --iters 200
+
+Seeded weights have the real architecture and cost, so timings hold for trained weights too.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from ov_seg_ros import Segmenter  # noqa: E402
+
+SIZES = [(448, 448), (480, 640), (720, 1280)]
+VOCABULARY = ["floor", "wall", "door", "table", "chair", "person"]
+NEW_CLASSES = ["mug", "bottle", "keyboard", "monitor", "plant", "sofa", "lamp", "window", "shelf", "box"]
+GFLOP_448 = 2 * 78.0  # ≈ 78 GMAC per 448×448 frame (ViT-B/16 at N=785; SPEC §9) -> GFLOP
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_calls(fn: Callable[[], object], iters: int, warmup: int, device: torch.device) -> np.ndarray:
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    times = []
+    for _ in range(iters):
+        start = time.perf_counter()
+        fn()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return np.asarray(times)
+
+
+def summarize(times: np.ndarray) -> Dict[str, float]:
+    return {"fps": float(1.0 / times.mean()), "p50_ms": float(np.percentile(times, 50) * 1e3),
+            "p95_ms": float(np.percentile(times, 95) * 1e3), "iters": int(len(times))}
+
+
+def peak_memory(device: torch.device) -> Dict[str, float]:
+    out = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        out["cuda_max_allocated_mib"] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for height, width in SIZES:
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        for method in ("clip_dinoiser", "maskclip"):
+            for mode in ("whole", "slide"):
+                seg.configure(method=method, mode=mode, input_size=args.input_size)
+                if seg.device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats()
+                times = time_calls(lambda: seg.segment(image), args.iters, args.warmup, seg.device)
+                rows.append({"size": f"{height}x{width}", "method": method, "mode": mode,
+                             **summarize(times), **peak_memory(seg.device)})
+                print(format_row(rows[-1]), flush=True)
+    seg.configure(method="clip_dinoiser", mode="whole")
+    return rows
+
+
+def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
+    """Same 448×448 input, same weights: the upstream-style pass vs ours, alternating, outputs compared."""
+    from bench.reference_impl import ReferencePath
+    from ov_seg_ros.weights import load_heads
+    reference = ReferencePath(seg.network.visual, load_heads(args.heads))
+    for module in (reference.obj_proj, reference.bkg_decoder):
+        module.to(seg.device)
+    image = np.random.default_rng(1).integers(0, 256, (448, 448, 3), dtype=np.uint8)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(seg.device)
+    vocab = seg.vocabulary
+    seg.configure(method="clip_dinoiser", mode="whole", input_size=0)
+
+    def ours():
+        with torch.inference_mode():
+            return seg.predict(x, vocab)[0]
+
+    def theirs():
+        return reference(x.cpu() if seg.device.type == "cpu" else x, vocab.embeddings, True)["probs"]
+
+    ref_times, our_times = [], []
+    for _ in range(args.warmup):
+        ours(), theirs()
+    for _ in range(args.ref_iters):  # interleaved so load changes hit both alike
+        ref_times.append(time_calls(theirs, 1, 0, seg.device)[0])
+        our_times.append(time_calls(ours, 1, 0, seg.device)[0])
+    difference = float((ours()[0] - theirs()).abs().max())
+    result = {"reference": summarize(np.asarray(ref_times)), "single_pass": summarize(np.asarray(our_times)),
+              "max_abs_prob_difference": difference}
+    result["speedup_p50"] = result["reference"]["p50_ms"] / result["single_pass"]["p50_ms"]
+    seg.configure(input_size=args.input_size)
+    return result
+
+
+def bench_vocabulary_switch(seg: Segmenter) -> Dict:
+    synchronize(seg.device)
+    start = time.perf_counter()
+    seg.set_vocabulary(NEW_CLASSES, background=True)
+    synchronize(seg.device)
+    cold = time.perf_counter() - start
+    start = time.perf_counter()
+    seg.set_vocabulary(list(reversed(NEW_CLASSES)), background=True)
+    warm = time.perf_counter() - start
+    return {"new_classes": len(NEW_CLASSES), "switch_ms": cold * 1e3, "cached_switch_ms": warm * 1e3}
+
+
+def format_row(row: Dict) -> str:
+    memory = f"{row['peak_rss_mib']:8.0f}"
+    if "cuda_max_allocated_mib" in row:
+        memory += f" {row['cuda_max_allocated_mib']:9.0f}"
+    return (f"{row['size']:>10} {row['method']:>14} {row['mode']:>6} {row['fps']:8.2f} "
+            f"{row['p50_ms']:9.1f} {row['p95_ms']:9.1f} {memory}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "bf16"])
+    parser.add_argument("--weights", default="seeded")
+    parser.add_argument("--heads", default="seeded")
+    parser.add_argument("--input-size", type=int, default=448, help="short side the network sees (0 = native)")
+    parser.add_argument("--iters", type=int, default=5)
+    parser.add_argument("--ref-iters", type=int, default=5)
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
+    args = parser.parse_args()
+
+    seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device, precision=args.precision,
+                    input_size=args.input_size)
+    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+               "device": torch.cuda.get_device_name() if seg.device.type == "cuda" else "cpu",
+               "torch": torch.__version__, "precision": args.precision, "input_size": args.input_size}
+    print(f"# {machine}")
+    switch = bench_vocabulary_switch(seg)
+    print(f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "
+          f"(all cached: {switch['cached_switch_ms']:.1f} ms)")
+    seg.set_vocabulary(VOCABULARY, background=True)
+    header = f"{'image':>10} {'method':>14} {'mode':>6} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'RSS MiB':>8}"
+    print(header + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
+    rows = bench_configs(seg, args)
+    versus = bench_against_reference(seg, args)
+    print(f"448x448 network pass, reference code path: p50 {versus['reference']['p50_ms']:.1f} ms; "
+          f"single pass: p50 {versus['single_pass']['p50_ms']:.1f} ms; speed-up {versus['speedup_p50']:.2f}x; "
+          f"max |probs difference| {versus['max_abs_prob_difference']:.1e}")
+    if args.precision != "fp32" or seg.device.type == "cuda":
+        fps = versus["single_pass"]["fps"]
+        print(f"compute: {fps * GFLOP_448 / 1e3:.1f} TFLOP/s achieved at 448x448 (≈{GFLOP_448:.0f} GFLOP/frame)")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"machine": machine, "configs": rows, "versus_reference": versus,
+                                          "vocabulary_switch": switch}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
