@@ -1,0 +1,53 @@
+"""ros2 launch ov_seg_ros seg.launch.py image:=/camera/color/image_raw [weights:=... device:=cuda]
+
+Starts the ov_seg node with config/seg.yaml (or params_file:=...); the arguments below override it
+only when given, so one params file serves several cameras.
+"""
+import os
+
+import yaml
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
+    "device": "device", "weights": "weights", "heads": "heads", "vocabulary": "vocabulary",
+    "publish_points": "publish_points", "qos_reliability": "qos_reliability",
+}
+
+
+def _node(context, *args, **kwargs):
+    arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    overrides = {param: yaml.safe_load(arg(name)) if name in ("vocabulary", "publish_points") else arg(name)
+                 for name, param in OVERRIDES.items() if arg(name) != ""}
+    return [Node(
+        package="ov_seg_ros", executable="ov_seg_node", name=arg("node_name"),
+        namespace=arg("namespace"), output="screen", emulate_tty=True,
+        parameters=[arg("params_file"), overrides],
+        remappings=[("image", arg("image")), ("camera_info", arg("camera_info")),
+                    ("depth", arg("depth"))],
+    )]
+
+
+def generate_launch_description() -> LaunchDescription:
+    config = os.path.join(get_package_share_directory("ov_seg_ros"), "config", "seg.yaml")
+    args = [
+        ("image", "/camera/color/image_raw", "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16)"),
+        ("camera_info", "/camera/color/camera_info", "CameraInfo of the image"),
+        ("depth", "/camera/aligned_depth_to_color/image_raw",
+         "depth registered to the image (16UC1 mm or 32FC1 m), used when publish_points is true"),
+        ("params_file", config, "YAML parameters file"),
+        ("namespace", "", "namespace of the node"),
+        ("node_name", "ov_seg", "name of the node"),
+        ("device", "", "torch device (cpu, cuda, cuda:0); '' = params file"),
+        ("weights", "", "OpenCLIP tag, checkpoint file or 'seeded'; '' = params file"),
+        ("heads", "", "CLIP-DINOiser heads checkpoint or 'seeded'; '' = params file"),
+        ("vocabulary", "", "class names, e.g. \"[floor, door, person]\"; '' = params file"),
+        ("publish_points", "", "true to publish ~/points from depth; '' = params file"),
+        ("qos_reliability", "", "best_effort or reliable image subscriptions; '' = params file"),
+    ]
+    return LaunchDescription(
+        [DeclareLaunchArgument(name, default_value=default, description=text)
+         for name, default, text in args] + [OpaqueFunction(function=_node)])
