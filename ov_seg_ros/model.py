@@ -20,6 +20,7 @@ CONFIDENCE_THRESHOLD = 0.99  # delta: below it a non-salient patch becomes backg
 OBJECTNESS_THRESHOLD = 0.5  # FOUND's hard threshold on the sigmoid
 LOGIT_SCALE = 100.0  # fixed softmax temperature of MaskCLIP (not the model's logit_scale)
 POOL_EPS = 1e-6  # keeps the pooling denominator away from zero, as upstream
+MAX_CORRELATION_ELEMENTS = 2**24  # 64 MiB of fp32 correlations; larger inputs pool in row blocks
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -123,12 +124,14 @@ class CLIPDINOiser(nn.Module):
         """FOUND-like saliency: sigmoid(bkg_decoder(A / ||A||)), B×h×w."""
         return torch.sigmoid(self.bkg_decoder(F.normalize(tap, dim=1)))[:, 0]
 
+    def correlation_keys(self, tap: torch.Tensor) -> torch.Tensor:
+        """Unit-norm obj_proj features B×256×N whose dot products are the patch correlations."""
+        return F.normalize(self.obj_proj(tap).flatten(2), dim=1)
+
     def correlations(self, tap: torch.Tensor) -> torch.Tensor:
         """Thresholded patch-to-patch cosine similarities predicted by obj_proj, B×N×N."""
-        q = F.normalize(self.obj_proj(tap).flatten(2), dim=1)
-        corr = torch.einsum("bcn,bcm->bnm", q, q)
-        # gamma also removes negative weights; gamma=0 clamps at 0 (upstream would keep them).
-        return corr.masked_fill(corr < max(CORRELATION_THRESHOLD, 0.0), 0.0)
+        keys = self.correlation_keys(tap)
+        return threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys))
 
     def forward(self, x: torch.Tensor, pool: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (pooled or raw features B×512×h×w, raw MaskCLIP features, objectness B×h×w)."""
@@ -136,11 +139,16 @@ class CLIPDINOiser(nn.Module):
         objectness = self.objectness(tap)
         if not pool:
             return features, features, objectness
-        return pool_by_correlation(features, self.correlations(tap)), features, objectness
+        return pool_guided(features, self.correlation_keys(tap)), features, objectness
 
 
 def _to_grid(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], h, w)
+
+
+def threshold_correlations(corr: torch.Tensor) -> torch.Tensor:
+    # gamma also removes negative weights; gamma=0 clamps at 0 (upstream would keep them).
+    return corr.masked_fill(corr < max(CORRELATION_THRESHOLD, 0.0), 0.0)
 
 
 def pool_by_correlation(features: torch.Tensor, corr: torch.Tensor) -> torch.Tensor:
@@ -149,6 +157,23 @@ def pool_by_correlation(features: torch.Tensor, corr: torch.Tensor) -> torch.Ten
     flat = features.flatten(2).to(corr.dtype)
     pooled = torch.einsum("bnm,bcm->bcn", corr, flat) / (corr.sum(-1).unsqueeze(1) + POOL_EPS)
     return pooled.reshape(b, c, h, w).to(features.dtype)
+
+
+def pool_guided(features: torch.Tensor, keys: torch.Tensor,
+                max_elements: int = MAX_CORRELATION_ELEMENTS) -> torch.Tensor:
+    """pool_by_correlation over blocks of query patches, so the N×N matrix never exists whole."""
+    n = keys.shape[-1]
+    rows = max(1, max_elements // (n * keys.shape[0]))
+    if rows >= n:
+        return pool_by_correlation(features, threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys)))
+    b, c, h, w = features.shape
+    flat = features.flatten(2)
+    pooled = []
+    for start in range(0, n, rows):
+        corr = threshold_correlations(torch.einsum("bcn,bcm->bnm", keys[..., start:start + rows], keys))
+        part = torch.einsum("bnm,bcm->bcn", corr, flat.to(corr.dtype))
+        pooled.append(part / (corr.sum(-1).unsqueeze(1) + POOL_EPS))
+    return torch.cat(pooled, dim=-1).reshape(b, c, h, w).to(features.dtype)
 
 
 def classify(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,8 @@
 import torch
 import torch.nn.functional as F
 
-from ov_seg_ros.model import (CORRELATION_THRESHOLD, apply_background_rule, classify,
-                              pool_by_correlation)
+from ov_seg_ros.model import (CORRELATION_THRESHOLD, apply_background_rule, classify, pool_guided,
+                              pool_by_correlation, threshold_correlations)
 
 
 def test_identity_correlation_leaves_features_unchanged():
@@ -63,3 +63,11 @@ def test_positional_embedding_is_cached_and_not_mutated(segmenter):
     expected = F.interpolate(grid, size=(5, 7), mode="bicubic", align_corners=False).reshape(768, 35).t()
     torch.testing.assert_close(first[1:], expected)
     assert torch.equal(net.visual.positional_embedding, before)
+
+
+def test_chunked_pooling_equals_the_full_matrix():
+    features = torch.randn(2, 16, 5, 7)
+    keys = F.normalize(torch.randn(2, 8, 35), dim=1)
+    full = pool_by_correlation(features, threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys)))
+    for budget in (2 * 35 * 35, 2 * 35 * 4, 1):  # one block, 4-row blocks, single rows
+        torch.testing.assert_close(pool_guided(features, keys, max_elements=budget), full, atol=1e-5, rtol=1e-5)
