@@ -1,0 +1,115 @@
+"""ov_seg_demo_player: publishes the bundled synthetic room sequence as a camera would, in a loop.
+
+Topics (remappable): `image` (rgb8), `depth` (16UC1 mm, registered to the image), `camera_info`;
+all three of a frame carry the same stamp and frame_id, so the node pairs them exactly.
+Parameters: rate (Hz, 5.0), frame_id, demo_dir ('' = the installed share/ov_seg_ros/demo), loop.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+import numpy as np
+import rclpy
+import yaml
+from PIL import Image as PILImage
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Header
+
+FRAME_ID = "camera_color_optical_frame"
+
+
+@dataclass
+class DemoFrame:
+    image: Image
+    depth: Image
+
+
+def default_demo_dir() -> Path:
+    """share/ov_seg_ros/demo when installed, else the source tree's demo/ (running from a checkout)."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        installed = Path(get_package_share_directory("ov_seg_ros")) / "demo"
+        if installed.is_dir():
+            return installed
+    except (ImportError, LookupError, OSError):  # not installed, or AMENT_PREFIX_PATH unset
+        pass
+    return Path(__file__).resolve().parents[1] / "demo"
+
+
+def image_msg(array: np.ndarray, encoding: str) -> Image:
+    array = np.ascontiguousarray(array)
+    return Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
+                 step=array.strides[0], data=array.tobytes())
+
+
+def load_frames(demo_dir: Path) -> List[DemoFrame]:
+    """frame_XX.png with depth_XX.png, in name order; raises FileNotFoundError if there are none."""
+    frames = []
+    for rgb_path in sorted(demo_dir.glob("frame_*.png")):
+        depth_path = rgb_path.with_name(rgb_path.name.replace("frame_", "depth_"))
+        rgb = np.asarray(PILImage.open(rgb_path).convert("RGB"))
+        depth = np.asarray(PILImage.open(depth_path)).astype("<u2")
+        frames.append(DemoFrame(image_msg(rgb, "rgb8"), image_msg(depth, "16UC1")))
+    if not frames:
+        raise FileNotFoundError(f"no frame_*.png in {demo_dir}")
+    return frames
+
+
+def load_camera_info(path: Path) -> CameraInfo:
+    """A camera_calibration-format YAML (as camera_info_manager writes) as a CameraInfo message."""
+    calib = yaml.safe_load(path.read_text())
+    return CameraInfo(
+        width=calib["image_width"], height=calib["image_height"],
+        distortion_model=calib["distortion_model"],
+        d=[float(x) for x in calib["distortion_coefficients"]["data"]],
+        k=[float(x) for x in calib["camera_matrix"]["data"]],
+        r=[float(x) for x in calib["rectification_matrix"]["data"]],
+        p=[float(x) for x in calib["projection_matrix"]["data"]])
+
+
+class DemoPlayer(Node):
+    def __init__(self) -> None:
+        super().__init__("ov_seg_demo_player")
+        rate = self.declare_parameter("rate", 5.0).value
+        self.frame_id = self.declare_parameter("frame_id", FRAME_ID).value
+        self.loop = self.declare_parameter("loop", True).value
+        demo_dir = Path(self.declare_parameter("demo_dir", "").value or default_demo_dir())
+        self.frames = load_frames(demo_dir)
+        self.info = load_camera_info(demo_dir / "camera_info.yaml")
+        self.pubs = {name: self.create_publisher(kind, name, 5)  # reliable: matches either subscriber QoS
+                     for name, kind in (("image", Image), ("depth", Image), ("camera_info", CameraInfo))}
+        self.index = 0
+        self.timer = self.create_timer(1.0 / max(rate, 1e-3), self.publish_next)
+        self.get_logger().info(f"playing {len(self.frames)} frames from {demo_dir} at {rate:g} Hz "
+                               f"on {', '.join(p.topic_name for p in self.pubs.values())}")
+
+    def publish_next(self) -> None:
+        if self.index >= len(self.frames):
+            if not self.loop:
+                self.timer.cancel()
+                return
+            self.index = 0
+        header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.frame_id)
+        frame = self.frames[self.index]
+        for msg, name in ((frame.image, "image"), (frame.depth, "depth"), (self.info, "camera_info")):
+            msg.header = header
+            self.pubs[name].publish(msg)
+        self.index += 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    try:
+        with rclpy.init(args=argv):
+            rclpy.spin(DemoPlayer())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
