@@ -65,3 +65,14 @@ def test_player_publishes_matching_stamps_and_frame_ids():
         executor.shutdown()
         player.destroy_node()
         listener.destroy_node()
+
+
+def test_rviz_config_shows_the_node_outputs_in_the_demo_frame():
+    import yaml
+    config = yaml.safe_load((DEMO.parent / "config" / "ov_seg.rviz").read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == FRAME_ID
+    shown = {d["Topic"]["Value"]: d for d in manager["Displays"] if "Topic" in d}
+    assert set(shown) == {"/ov_seg/overlay", "/ov_seg/objectness", "/ov_seg/points"}
+    assert shown["/ov_seg/points"]["Color Transformer"] == "RGB8"
+    assert shown["/ov_seg/points"]["Class"] == "rviz_default_plugins/PointCloud2"
