@@ -6,6 +6,8 @@ Prints one table row per stride: points per frame, median ms of each step and of
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import statistics
 import time
@@ -15,6 +17,7 @@ import numpy as np
 from PIL import Image
 from std_msgs.msg import Header
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 from ov_seg_ros.pointcloud import depth_to_metres, semantic_points, to_pointcloud2
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
