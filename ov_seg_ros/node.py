@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import re
+import signal
 import sys
 import threading
 import time
@@ -346,7 +347,7 @@ class OvSegNode(Node):
         """Stop the worker and the encoder before the node is destroyed."""
         self._running = False
         self._slot.close()
-        self._worker.join(timeout=10.0)
+        self._worker.join(timeout=5.0)
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
 
@@ -362,11 +363,16 @@ def main(args: Optional[Sequence[str]] = None) -> int:
         except StartupError as e:
             logger.fatal(f"cannot start: {e}")
             return 1
+        except (KeyboardInterrupt, ExternalShutdownException):
+            return 0  # interrupted while loading the model
         try:
             rclpy.spin(node)
         except (KeyboardInterrupt, ExternalShutdownException):
             pass
         finally:
+            # Ctrl-C reaches us twice under `ros2 launch` (from the terminal or `timeout` to the whole
+            # process group, and from launch itself): the second one must not cut cleanup short.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             node.close()
             node.destroy_node()
     return 0
