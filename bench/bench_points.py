@@ -2,7 +2,8 @@
 """Cost of ~/points per frame at 640x480: semantic_points + PointCloud2 packing, on the bundled demo depth.
 
     python bench/bench_points.py [--repeats 30]
-Prints one table row per stride: points per frame, median ms of each step and of the total.
+Prints one table row per stride: points per frame, median ms of each step and of the total (the node's
+cost up to publish()); 'serialize' is what rclpy's publish() adds on top before the transport.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
@@ -52,14 +54,15 @@ def main() -> None:
     depth_mm, labels, conf, obj = inputs()
     header = Header(frame_id="camera_color_optical_frame")
     print(f"ov_seg_ros ~/points cost, {depth_mm.shape[1]}x{depth_mm.shape[0]}, median of {args.repeats}")
-    print(f"{'stride':>6} {'points':>8} {'depth->m ms':>12} {'points ms':>10} {'msg ms':>8} {'total ms':>9} {'MB/msg':>7}")
+    print(f"{'stride':>6} {'points':>8} {'depth->m ms':>12} {'points ms':>10} {'msg ms':>8} {'total ms':>9} {'serialize ms':>13} {'MB/msg':>7}")
     for stride in (1, 2, 4):
         t_depth, depth_m = median_ms(lambda: depth_to_metres(depth_mm, "16UC1"), args.repeats)
         t_pts, pts = median_ms(lambda: semantic_points(depth_m, FX, FY, CX, CY, labels, conf, obj, LABEL_MAP,
                                                        stride=stride, max_depth=10.0), args.repeats)
         t_msg, msg = median_ms(lambda: to_pointcloud2(pts, header), args.repeats)
         total = t_depth + t_pts + t_msg
-        print(f"{stride:>6} {len(pts):>8} {t_depth:>12.2f} {t_pts:>10.2f} {t_msg:>8.2f} {total:>9.2f} "
+        t_ser, _ = median_ms(lambda: serialize_message(msg), args.repeats)
+        print(f"{stride:>6} {len(pts):>8} {t_depth:>12.2f} {t_pts:>10.2f} {t_msg:>8.2f} {total:>9.2f} {t_ser:>13.2f} "
               f"{len(msg.data) / 1e6:>7.2f}")
 
 
