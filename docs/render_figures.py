@@ -10,9 +10,8 @@ so. Re-run with --weights auto (or a tag/file) on a machine with the weights cac
 """
 from __future__ import annotations
 
-import sys
-
 import argparse
+import sys
 from pathlib import Path
 from typing import Tuple
 
@@ -24,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 from ov_seg_ros import Segmenter
 from ov_seg_ros.auto_weights import resolve_auto_weights
 from ov_seg_ros.pointcloud import depth_to_metres, semantic_points, unpack_rgb
-from ov_seg_ros.visualize import SEEDED_BANNER, _draw_banner, _font, objectness_to_rgb, render_overlay
+from ov_seg_ros.visualize import SEEDED_BANNER, draw_banner, load_font, objectness_to_rgb, render_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = ["floor", "wall", "door", "box"]
@@ -44,11 +43,11 @@ def caption(image: np.ndarray, text: str, seeded: bool) -> Image.Image:
     im = Image.fromarray(image).convert("RGBA")
     layer = Image.new("RGBA", im.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    font = _font(16)
+    font = load_font(16)
     draw.rectangle([0, 0, im.width, 24], fill=(0, 0, 0, 170))
     draw.text((6, 3), text, font=font, fill=(255, 255, 255, 255))
     if seeded:
-        _draw_banner(draw, SEEDED_BANNER, im.size, 16)
+        draw_banner(draw, SEEDED_BANNER, im.size, 16)
     return Image.alpha_composite(im, layer).convert("RGB")
 
 
@@ -60,7 +59,7 @@ def colour_bar(image: np.ndarray) -> np.ndarray:
     out[40:h - 40, -30:-14] = bar
     im = Image.fromarray(out)
     draw = ImageDraw.Draw(im)
-    font = _font(13)
+    font = load_font(13)
     draw.text((image.shape[1] - 44, 26), "1", font=font, fill=(255, 255, 255))
     draw.text((image.shape[1] - 44, h - 54), "0", font=font, fill=(255, 255, 255))
     return np.asarray(im)

@@ -75,16 +75,16 @@ def label_map_json(label_map: Dict[int, str], version: int, image: Path, weights
     }
 
 
-def write_outputs(seg, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace,
+def write_outputs(result, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace,
                   seeded: bool) -> None:
     """The four files of one image; ids and colours as the node publishes them."""
-    labels = seg.label_image(args.min_confidence)
-    label_map = seg.vocabulary.label_map()
+    labels = result.label_image(args.min_confidence)
+    label_map = result.vocabulary.label_map()
     Image.fromarray(labels).save(out / f"{stem}_labels.png")
     overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
     Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
-    Image.fromarray(objectness_to_rgb(seg.objectness_image)).save(out / f"{stem}_objectness.png")
-    meta = label_map_json(label_map, seg.vocabulary.version, image, args.weights, args.heads, seeded)
+    Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
+    meta = label_map_json(label_map, result.vocabulary.version, image, args.weights, args.heads, seeded)
     (out / f"{stem}_labels.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 

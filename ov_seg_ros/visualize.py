@@ -6,6 +6,7 @@ it was. Names in one vocabulary get distinct colours (collisions are resolved de
 """
 from __future__ import annotations
 
+import colorsys
 import zlib
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
@@ -47,8 +48,6 @@ def _hash(name: str) -> int:
 
 def _overflow_color(name: str) -> RGB:
     """A colour for the 25th+ class of one vocabulary: hue from the golden-ratio sequence of its hash."""
-    import colorsys
-
     h = (_hash(name) * _GOLDEN) % 1.0
     r, g, b = colorsys.hsv_to_rgb(h, 0.75, 0.9)
     return int(r * 255), int(g * 255), int(b * 255)
@@ -109,7 +108,7 @@ def colorize(label_image: np.ndarray, label_map: Mapping[int, str]) -> np.ndarra
     return table[ids]
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def load_font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1 has only the fixed bitmap font
@@ -138,7 +137,7 @@ def _legend_entries(label_image: np.ndarray, label_map: Mapping[int, str]) -> Li
 
 def _draw_legend(draw: ImageDraw.ImageDraw, entries: List[Tuple[int, str, float]],
                  colors: np.ndarray, font_px: int, max_height: int) -> None:
-    font = _font(font_px)
+    font = load_font(font_px)
     pad, sw, line = max(2, font_px // 3), font_px, font_px + max(2, font_px // 3)
     rows = max(1, (max_height - 2 * pad) // line)
     shown, hidden = (entries, 0) if len(entries) <= rows else (entries[:rows - 1], len(entries) - rows + 1)
@@ -167,10 +166,10 @@ def _wrap(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.ImageFont, width
     return lines + ([current] if current else [])
 
 
-def _draw_banner(draw: ImageDraw.ImageDraw, text: str, size: Tuple[int, int], font_px: int) -> int:
+def draw_banner(draw: ImageDraw.ImageDraw, text: str, size: Tuple[int, int], font_px: int) -> int:
     """A yellow-on-red band at the bottom, impossible to miss; returns its height."""
     w, h = size
-    font = _font(font_px)
+    font = load_font(font_px)
     pad = max(2, font_px // 3)
     lines = _wrap(draw, text, font, w - 2 * pad)
     band = 2 * pad + len(lines) * (font_px + pad)
@@ -200,7 +199,7 @@ def render_overlay(rgb: np.ndarray, label_image: np.ndarray, label_map: Mapping[
     draw = ImageDraw.Draw(layer)
     h = rgb.shape[0]
     font_px = max(8, round(h / 32))  # 15 px at 480 rows
-    band = _draw_banner(draw, banner, canvas.size, font_px + 1) if banner else 0
+    band = draw_banner(draw, banner, canvas.size, font_px + 1) if banner else 0
     entries = _legend_entries(label_image, label_map)
     _draw_legend(draw, entries, palette(label_map), font_px, h - band)
     return np.asarray(Image.alpha_composite(canvas, layer).convert("RGB"))

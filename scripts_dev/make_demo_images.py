@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Tuple
 
 import numpy as np
 from PIL import Image
@@ -86,7 +86,7 @@ def texture(surface: np.ndarray, points: np.ndarray, box_centre: np.ndarray) -> 
     """Base colours with a little structure: floor boards, door panels and handle, box tape."""
     lut = np.array([BASE_COLOR[i] for i in range(len(BASE_COLOR))], dtype=np.float64)
     color = lut[surface]
-    x, y, z = points[..., 0], points[..., 1], points[..., 2]
+    x, y = points[..., 0], points[..., 1]
     floor = surface == FLOOR
     board = np.floor(x / 0.25).astype(int) % 2 == 0
     color[floor & board] *= 0.88

@@ -28,8 +28,8 @@ def folder_run(tmp_path_factory):
     return code, src, out
 
 
-def test_folder_with_a_corrupt_file_exits_1_and_writes_the_good_ones(folder_run, capsys):
-    code, src, out = folder_run
+def test_folder_with_a_corrupt_file_exits_1_and_writes_the_good_ones(folder_run):
+    code, _, out = folder_run
     assert code == 1
     names = sorted(p.name for p in out.iterdir())
     assert names == sorted(f"{stem}_{kind}" for stem in ("one", "two")

@@ -42,7 +42,7 @@ def test_plane_at_two_metres_back_projects_analytically():
 
 def test_labels_colours_confidence_objectness_follow_the_pixel():
     depth = np.full((H, W), 1.5, np.float32)
-    labels, conf, obj = _inputs(depth)
+    labels, _, obj = _inputs(depth)
     pts = _points(depth)
     np.testing.assert_array_equal(pts["label"], labels.ravel())
     np.testing.assert_allclose(pts["confidence"], 0.75)
