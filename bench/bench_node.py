@@ -1,0 +1,261 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark of the ov_seg node over real DDS (loopback), as a user's stack sees it.
+
+Starts the node as a process, publishes camera images from this process and measures, per frame,
+image published -> ~/labels received; then streams at a fixed rate (frames/s out, dropped frames);
+then times vocabulary switches (parameter set -> new ~/label_map received), for new and cached names.
+
+    python bench/bench_node.py --weights seeded --heads seeded --size 480x640 --input-size 448
+    python bench/bench_node.py --size 64x96 --input-size 0 --json bench_node.json
+
+Prints a table and writes JSON. Nothing here asserts speed; tests do not depend on it.
+"""
+from __future__ import annotations
+
+import argparse
+import array
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+import rclpy
+from rcl_interfaces.srv import SetParameters
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+from std_msgs.msg import String
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def percentiles(values: List[float]) -> Dict[str, float]:
+    if not values:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "n": 0}
+    p50, p95 = np.percentile(np.asarray(values) * 1e3, [50, 95])
+    return {"p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1), "n": len(values)}
+
+
+def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour blobs with noise: neighbouring patches correlate as in camera images."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(height // 32, 2), max(width // 32, 2), 3)).astype(np.float32)
+    rows = np.linspace(0, small.shape[0] - 1, height).round().astype(int)
+    cols = np.linspace(0, small.shape[1] - 1, width).round().astype(int)
+    return np.clip(small[rows][:, cols] + rng.normal(0, 10, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+class Harness:
+    """Publisher of images and subscriber of outputs on its own rclpy context."""
+
+    def __init__(self, domain: int) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = Node("ov_seg_bench", context=self.context)
+        self.lock = threading.Lock()
+        self.published: Dict[int, float] = {}  # stamp key -> time published
+        self.latency: Dict[int, float] = {}  # stamp key -> labels received - published
+        self.label_maps: List[tuple] = []  # (time received, dict)
+        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        self.node.create_subscription(String, "/ov_seg/label_map", self._on_label_map, latched)
+        self.node.create_subscription(Image, "/ov_seg/labels", self._on_labels, 10)
+        self.pub = self.node.create_publisher(Image, "/bench/image", 10)
+        self.params = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.thread.start()
+
+    def _spin(self) -> None:
+        while not self.stop.is_set():
+            self.executor.spin_once(timeout_sec=0.02)
+
+    def _on_label_map(self, msg: String) -> None:
+        with self.lock:
+            self.label_maps.append((time.monotonic(), json.loads(msg.data)))
+
+    def _on_labels(self, msg: Image) -> None:
+        now = time.monotonic()
+        key = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        with self.lock:
+            if key in self.published:
+                self.latency[key] = now - self.published[key]
+
+    def publish(self, msg: Image, key: int) -> None:
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(key, 10 ** 9)
+        with self.lock:
+            self.published[key] = time.monotonic()
+        self.pub.publish(msg)
+
+    def set_vocabulary(self, names: List[str]) -> None:
+        param = Parameter("vocabulary", value=names).to_parameter_msg()
+        future = self.params.call_async(SetParameters.Request(parameters=[param]))
+        wait(future.done, 30)
+        assert future.result().results[0].successful, future.result().results[0].reason
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+def wait(predicate, timeout: float, period: float = 0.005) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(period)
+    return False
+
+
+def image_msg(rgb: np.ndarray) -> Image:
+    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3)
+    msg.data = array.array("B", rgb.tobytes())
+    msg.header.frame_id = "camera"
+    return msg
+
+
+def one_at_a_time(h: Harness, msg: Image, frames: int, timeout: float = 20.0) -> Dict[str, float]:
+    """Publish, wait for that frame's labels, repeat: latency without any queueing."""
+    keys = []
+    for i in range(frames):
+        key = 10 ** 12 + i
+        keys.append(key)
+        h.publish(msg, key)
+        wait(lambda: key in h.latency, timeout)  # a best-effort input frame can be lost in DDS
+    done = [h.latency[k] for k in keys if k in h.latency]
+    return {**percentiles(done), "lost": len(keys) - len(done)}
+
+
+def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str, float]:
+    """Publish at `rate` Hz for `duration` s: what comes out, how late, how much is dropped."""
+    keys = []
+    start = time.monotonic()
+    while time.monotonic() - start < duration:
+        key = 2 * 10 ** 12 + len(keys)
+        keys.append(key)
+        h.publish(msg, key)
+        time.sleep(max(0.0, start + len(keys) / rate - time.monotonic()))
+    wait(lambda: any(k in h.latency for k in keys[-3:]), 30)
+    time.sleep(0.5)
+    done = [h.latency[k] for k in keys if k in h.latency]
+    return {**percentiles(done), "published": len(keys), "processed": len(done),
+            "dropped": len(keys) - len(done), "fps_out": round(len(done) / duration, 2)}
+
+
+def vocabulary_switch(h: Harness, names: List[str]) -> float:
+    """Seconds from the parameter request to the label map with `names` received."""
+    start = time.monotonic()
+    h.set_vocabulary(names)
+    wanted = ["background", *names]
+
+    def arrived() -> bool:
+        with h.lock:
+            return any(t >= start and [d.get(str(i)) for i in range(len(wanted))] == wanted
+                       for t, d in h.label_maps)
+    if not wait(arrived, 300):
+        return float("nan")
+    with h.lock:
+        return round(next(t for t, d in h.label_maps if t >= start and
+                          [d.get(str(i)) for i in range(len(wanted))] == wanted) - start, 3)
+
+
+def start_node(args: argparse.Namespace, domain: int, log_path: Path) -> subprocess.Popen:
+    env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
+    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
+           "-p", f"weights:={args.weights}", "-p", f"heads:={args.heads}", "-p", f"device:={args.device}",
+           "-p", f"input_size:={args.input_size}", "-p", f"vocabulary:=[{', '.join(args.vocabulary)}]",
+           "-p", "publish_overlay:=false", "-p", f"qos_reliability:={args.qos_reliability}",
+           "-r", "image:=/bench/image"]
+    return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+
+
+def run(args: argparse.Namespace) -> Dict[str, object]:
+    domain = args.domain if args.domain is not None else os.getpid() % 100
+    log_path = Path(tempfile.mkdtemp()) / "node.log"
+    node = start_node(args, domain, log_path)
+    h = Harness(domain)
+    try:
+        if not wait(lambda: h.label_maps or node.poll() is not None, 300) or node.poll() is not None:
+            raise SystemExit(f"node did not start:\n{log_path.read_text()}")
+        wait(lambda: h.pub.get_subscription_count() > 0, 30)
+        height, width = args.size
+        msg = image_msg(scene(height, width))
+        one_at_a_time(h, msg, 3)  # warm-up
+        result = {
+            "one_at_a_time": one_at_a_time(h, msg, args.frames),
+            "streaming": streaming(h, msg, args.rate, args.duration),
+            "vocabulary_switch_new_s": vocabulary_switch(h, args.switch_to),
+            "vocabulary_switch_cached_s": vocabulary_switch(h, args.vocabulary),
+        }
+    finally:
+        h.close()
+        node.send_signal(signal.SIGINT)
+        node.wait(30)
+    result["setup"] = {"size": f"{height}x{width}", "input_size": args.input_size, "device": args.device,
+                       "qos_reliability": args.qos_reliability,
+                       "weights": args.weights, "vocabulary": args.vocabulary,
+                       "switch_to": args.switch_to, "rate_hz": args.rate, "cpu_count": os.cpu_count(),
+                       "machine": platform.processor() or platform.machine()}
+    return result
+
+
+def print_table(r: Dict[str, object]) -> None:
+    s, o, st = r["setup"], r["one_at_a_time"], r["streaming"]
+    print(f"ov_seg node, {s['size']} rgb8 images, input_size {s['input_size']}, {s['device']}, "
+          f"weights {s['weights']}, {len(s['vocabulary'])} classes, {s['cpu_count']} CPUs, "
+          f"{s['qos_reliability']} input")
+    print(f"{'measure':44s} {'p50':>9s} {'p95':>9s} {'other':>24s}")
+    print(f"{'latency, one frame at a time (ms)':44s} {o['p50_ms']:9.1f} {o['p95_ms']:9.1f} "
+          f"{'n=%d, lost %d' % (o['n'], o['lost']):>24s}")
+    print(f"{'latency, streaming at %g Hz (ms)' % s['rate_hz']:44s} {st['p50_ms']:9.1f} "
+          f"{st['p95_ms']:9.1f} {'%g frames/s out' % st['fps_out']:>24s}")
+    print(f"{'frames published / processed / dropped':44s} {'':9s} {'':9s} "
+          f"{'%d / %d / %d' % (st['published'], st['processed'], st['dropped']):>24s}")
+    print(f"{'vocabulary switch, %d new names (s)' % len(s['switch_to']):44s} "
+          f"{r['vocabulary_switch_new_s']:9.2f}")
+    print(f"{'vocabulary switch back, cached names (s)':44s} {r['vocabulary_switch_cached_s']:9.2f}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", default="seeded")
+    p.add_argument("--heads", default="seeded")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--size", default="480x640", type=lambda s: tuple(int(v) for v in s.split("x")),
+                   help="HEIGHTxWIDTH of the published images")
+    p.add_argument("--input-size", type=int, default=448)
+    p.add_argument("--vocabulary", default="floor,wall,door", type=lambda s: s.split(","))
+    p.add_argument("--switch-to", default="person,chair,table", type=lambda s: s.split(","))
+    p.add_argument("--frames", type=int, default=10, help="frames measured one at a time")
+    p.add_argument("--rate", type=float, default=30.0, help="streaming rate (Hz)")
+    p.add_argument("--duration", type=float, default=10.0, help="streaming duration (s)")
+    p.add_argument("--qos-reliability", default="best_effort", choices=["best_effort", "reliable"],
+                   help="the node's image subscription (the bench publishes reliably)")
+    p.add_argument("--domain", type=int, default=None)
+    p.add_argument("--json", default="bench_node.json", help="where to write the results")
+    args = p.parse_args()
+    result = run(args)
+    print_table(result)
+    Path(args.json).write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
