@@ -25,10 +25,12 @@ def test_only_new_names_are_encoded(segmenter, monkeypatch):
     encoded = []
     original = cache._encode
     monkeypatch.setattr(cache, "_encode", lambda names: encoded.extend(names) or original(names))
-    segmenter.prepare_vocabulary(["lamp", "chair"], background=False)
-    segmenter.prepare_vocabulary(["chair", "lamp", "sofa"], background=False)
-    assert encoded == ["lamp", "chair", "sofa"]
-    assert "sofa" in cache
+    names = ["zeppelin", "harmonica", "teapot"]  # names no other test uses: the cache is session-wide
+    assert not any(n in cache for n in names)
+    segmenter.prepare_vocabulary(names[:2], background=False)
+    segmenter.prepare_vocabulary([names[1], names[0], names[2]], background=False)
+    assert encoded == names
+    assert "teapot" in cache
 
 
 def test_embeddings_are_unit_norm_and_ordered(segmenter):
