@@ -1,7 +1,7 @@
 """`weights:=auto`: real weights when they are on this machine, seeded ones (loudly) when not.
 
 Only looks at the filesystem and the environment: no network, no torch import, so a launch file can
-call it before any node starts. The constants mirror ov_seg_ros.weights (a test keeps them in step).
+call it before any node starts. The weight-source constants live here, once; ov_seg_ros.weights imports them.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ CLIP_HF_REPO = "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"  # where open_clip fetche
 CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 CLIP_ENV = "OV_SEG_WEIGHTS"
 HEADS_ENV = "OV_SEG_HEADS"
+HEADS_URL = "https://github.com/wysoczanska/clip_dinoiser/raw/main/checkpoints/last.pt"
 DEFAULT_HEADS_PATH = Path("~/.cache/ov_seg_ros/last.pt")
 
 
@@ -74,7 +75,7 @@ def seeded_warning(weights: str, heads: str) -> str:
     if heads == SEEDED:
         lines.append(
             f"  For trained CLIP-DINOiser heads, download last.pt from\n"
-            f"    https://github.com/wysoczanska/clip_dinoiser/raw/main/checkpoints/last.pt\n"
+            f"    {HEADS_URL}\n"
             f"  to {DEFAULT_HEADS_PATH} or set {HEADS_ENV}=/path/to/last.pt")
     lines.append("*" * 78)
     return "\n".join(lines)

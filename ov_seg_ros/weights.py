@@ -15,12 +15,10 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 import torch
 
+from .auto_weights import (CLIP_ENV, DEFAULT_CLIP_WEIGHTS, DEFAULT_HEADS_PATH, HEADS_ENV, HEADS_URL,  # noqa: F401
+                           SEEDED, cached_heads)
+
 CLIP_ARCH = "ViT-B-16"
-DEFAULT_CLIP_WEIGHTS = "laion2b_s34b_b88k"
-SEEDED = "seeded"
-HEADS_URL = "https://github.com/wysoczanska/clip_dinoiser/raw/main/checkpoints/last.pt"
-HEADS_ENV = "OV_SEG_HEADS"
-CLIP_ENV = "OV_SEG_WEIGHTS"
 
 HEAD_SHAPES: Dict[str, Tuple[int, ...]] = {
     "obj_proj.weight": (256, 768, 3, 3),
@@ -96,18 +94,22 @@ def _missing_heads_message(path: str, reason: str) -> str:
     return (
         f"CLIP-DINOiser head checkpoint {path!r} could not be loaded ({reason}).\n"
         f"Download last.pt (7 MB) from {HEADS_URL}\n"
-        f"and pass its path as `heads` (ROS parameter `heads`, or environment variable {HEADS_ENV}). "
+        f"to {DEFAULT_HEADS_PATH}, or pass its path as `heads` (ROS parameter `heads`, or environment "
+        f"variable {HEADS_ENV}). "
         f"Use heads='{SEEDED}' for deterministic untrained heads."
     )
 
 
 def load_heads(heads: str) -> Dict[str, torch.Tensor]:
-    """The four head tensors from 'seeded' or an upstream last.pt ({'model_state_dict': ...} or bare)."""
-    heads = heads or os.environ.get(HEADS_ENV, "")
+    """The four head tensors from 'seeded' or an upstream last.pt ({'model_state_dict': ...} or bare).
+
+    '' means $OV_SEG_HEADS, else ~/.cache/ov_seg_ros/last.pt.
+    """
+    heads = heads or cached_heads() or os.environ.get(HEADS_ENV, "") or str(DEFAULT_HEADS_PATH.expanduser())
     if heads == SEEDED:
         return seeded_state_dict(HEAD_SHAPES)
-    if not heads or not Path(heads).is_file():
-        raise WeightsNotFoundError(_missing_heads_message(heads, "no such file" if heads else "no path given"))
+    if not Path(heads).is_file():
+        raise WeightsNotFoundError(_missing_heads_message(heads, "no such file"))
     try:
         checkpoint = torch.load(heads, map_location="cpu", weights_only=True)
     except Exception as exc:

@@ -2,7 +2,6 @@
 import pytest
 
 from ov_seg_ros import auto_weights as aw
-from ov_seg_ros import weights
 
 
 @pytest.fixture
@@ -13,12 +12,6 @@ def clean_env(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setattr(aw, "DEFAULT_HEADS_PATH", tmp_path / "ov_seg_ros" / "last.pt")
     return tmp_path
-
-
-def test_constants_match_the_engine():
-    assert aw.DEFAULT_CLIP_WEIGHTS == weights.DEFAULT_CLIP_WEIGHTS
-    assert aw.SEEDED == weights.SEEDED
-    assert aw.CLIP_ENV == weights.CLIP_ENV and aw.HEADS_ENV == weights.HEADS_ENV
 
 
 def test_nothing_cached_falls_back_to_seeded(clean_env):

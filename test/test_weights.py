@@ -92,3 +92,13 @@ def test_local_clip_file_loads(tmp_path, segmenter):
     torch.save(clip.state_dict(), path)
     loaded = load_clip(str(path))
     assert torch.equal(loaded.visual.proj, clip.visual.proj.cpu())
+
+
+def test_empty_heads_means_env_then_default_location(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("OV_SEG_HEADS", raising=False)
+    with pytest.raises(WeightsNotFoundError) as err:
+        load_heads("")
+    assert str(tmp_path / ".cache" / "ov_seg_ros" / "last.pt") in str(err.value)
+    monkeypatch.setenv("OV_SEG_HEADS", _write_heads(tmp_path / "mine.pt"))
+    assert set(load_heads("")) == set(HEAD_SHAPES)
