@@ -68,7 +68,8 @@ def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
     folded = [n.strip().casefold() for n in names]
     for i, name in enumerate(folded):
         if name in folded[:i]:
-            return f"duplicate class names differing only in case: {names[folded.index(name)]!r}, {names[i]!r}"
+            first = names[folded.index(name)]
+            return f"duplicate class names differing only in case: {first!r}, {names[i]!r}"
     return None
 
 
