@@ -25,17 +25,19 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter, parameter_value_to_python
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from conftest import random_image
 from ov_seg_ros import convert
+from ov_seg_ros.pointcloud import from_pointcloud2
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = os.getpid() % 100  # unique per test run; 0..101 are valid on loopback
 CLI_DOMAIN = (DOMAIN + 1) % 100
 VOCAB = ["floor", "door"]
 OUTPUTS = ("labels", "confidence", "objectness", "overlay", "camera_info")
+CLOUD = ("points",)
 START_TIMEOUT = 180.0  # node start: torch import + seeded CLIP + 2 classes × 80 prompts on 2 cores
 
 
@@ -84,13 +86,14 @@ class Client:
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(String, "/ov_seg/label_map", self._keep("label_map"), latched)
-        for topic in OUTPUTS:
-            kind = CameraInfo if topic == "camera_info" else Image
+        for topic in OUTPUTS + CLOUD:
+            kind = {"camera_info": CameraInfo, "points": PointCloud2}.get(topic, Image)
             self.node.create_subscription(kind, f"/ov_seg/{topic}", self._keep(topic), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep("diagnostics"), 10)
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, "/test/image", reliable)
         self.info_pub = self.node.create_publisher(CameraInfo, "/test/camera_info", reliable)
+        self.depth_pub = self.node.create_publisher(Image, "/test/depth", reliable)
         self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
         self.get_client = self.node.create_client(GetParameters, "/ov_seg/get_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -178,7 +181,8 @@ def node_process(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg") / "node.log"
     cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
            "-p", "weights:=seeded", "-p", "heads:=seeded", "-p", f"vocabulary:=[{', '.join(VOCAB)}]",
-           "-p", "input_size:=0", "-r", "image:=/test/image", "-r", "camera_info:=/test/camera_info"]
+           "-p", "input_size:=0", "-p", "publish_points:=true", "-r", "image:=/test/image",
+           "-r", "camera_info:=/test/camera_info", "-r", "depth:=/test/depth"]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
     proc.log = log
@@ -400,6 +404,35 @@ def test_overlay_can_be_switched_off(client):
         assert client.output("overlay", stamp) is None
     finally:
         assert client.set("publish_overlay", True).successful
+
+
+def test_points_from_depth_matched_by_stamp(client):
+    height, width = 64, 96
+    stamp = next_stamp()
+    msg = make_image(random_image(height, width, seed=21), "rgb8", stamp, "cam_depth")
+    mm = np.full((height, width), 1500, np.uint16)
+    mm[:, :10] = 0  # no return: no points there
+    depth = make_image(mm, "16UC1", stamp, "cam_depth")
+    depth.header.stamp.nanosec += 10 ** 7  # 10 ms apart: within depth_tolerance
+    info = CameraInfo(width=width, height=height, k=[50.0, 0, 48.0, 0, 50.0, 32.0, 0, 0, 1])
+    wait_until(lambda: client.depth_pub.get_subscription_count() > 0, 30, "depth subscription")
+    client.depth_pub.publish(depth)
+    out = client.publish_and_wait(msg, ("labels", "points"), info=info)
+    cloud = out["points"]
+    assert cloud.header.frame_id == "cam_depth" and stamp_of(cloud) == stamp
+    points = from_pointcloud2(cloud)
+    stride = 2  # point_stride default
+    assert len(points) == (height // stride) * ((width - 10) // stride)
+    np.testing.assert_allclose(points["z"], 1.5)
+    labels = convert.image_array(out["labels"])[::stride, ::stride][:, 5:]
+    np.testing.assert_array_equal(points["label"], labels.ravel())
+    # a frame whose depth is 1 s away gets no cloud, and is counted
+    unmatched = int(client.diagnostics().get("depth_unmatched", 0))
+    stamp = next_stamp()
+    client.publish_and_wait(make_image(random_image(height, width), "rgb8", stamp), ("labels",))
+    time.sleep(0.3)
+    assert client.output("points", stamp) is None
+    wait_until(lambda: int(client.diagnostics().get("depth_unmatched", 0)) > unmatched, 5, "unmatched")
 
 
 def bad_images() -> List[Image]:
