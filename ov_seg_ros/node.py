@@ -275,7 +275,7 @@ class OvSegNode(Node):
         pubs["confidence"].publish(convert.to_image(result.confidence, "32FC1", header))
         pubs["objectness"].publish(convert.to_image(result.objectness_image, "32FC1", header))
         if cfg["publish_overlay"] and pubs["overlay"].get_subscription_count() > 0:
-            banner = SEEDED_BANNER if cfg["weights"] == SEEDED else None
+            banner = SEEDED_BANNER if SEEDED in (cfg["weights"], cfg["heads"]) else None
             rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(),
                                  cfg["overlay_alpha"], banner)
             pubs["overlay"].publish(convert.to_image(rgb, "rgb8", header))

@@ -41,9 +41,12 @@ class ParamSpec:
 
 
 def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:
-    """Vocabulary as names: a string array, or one comma-separated string ("floor, door")."""
+    """Vocabulary as names: a string array, or one comma-separated string ("floor, door"), also
+    bracketed ("[floor, door]": what a launch file passes when it does not parse YAML)."""
     if isinstance(value, str):
-        value = value.split(",")
+        if value.strip().startswith("[") and value.strip().endswith("]"):  # YAML list kept as a string
+            value = value.strip()[1:-1]
+        value = [v.strip().strip("'\"") for v in value.split(",")] if value.strip() else []
     elif isinstance(value, (list, tuple)):
         if any(not isinstance(v, str) for v in value):
             return None, ("vocabulary must be a list of strings (got "

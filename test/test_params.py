@@ -18,6 +18,7 @@ def test_defaults_are_valid():
     ("floor, door,person", ["floor", "door", "person"]),
     (["floor, door"], ["floor", "door"]),
     ("chair", ["chair"]),
+    ("[floor, 'door' ]", ["floor", "door"]),
 ])
 def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
     assert p.parse_vocabulary(value) == (names, None)
@@ -25,7 +26,9 @@ def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
 
 @pytest.mark.parametrize("value, words", [
     ([], "empty"),
-    ("", "blank"),
+    ("", "empty"),
+    ("[ ]", "empty"),
+    ("floor,,door", "blank"),
     (["floor", " "], "blank"),
     (["floor", "x" * 300], "longer"),
     (["floor", "door", "floor"], "duplicate"),
