@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .model import PATCH
-from .segmenter import MAX_LONG_SIDE
+from .segmenter import MAX_LONG_SIDE, METHODS, MODES
+from .segmenter import PRECISIONS as _PRECISION_DTYPES
 from .vocabulary import vocabulary_error
 
-METHODS = ("clip_dinoiser", "maskclip")
-MODES = ("whole", "slide")
-PRECISIONS = ("fp32", "fp16", "bf16")
+PRECISIONS = tuple(_PRECISION_DTYPES)
 QOS_RELIABILITIES = ("best_effort", "reliable")
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
