@@ -7,7 +7,8 @@ an independent oracle for sizes and vocabularies the fixtures do not cover; benc
 """
 from __future__ import annotations
 
-from typing import Dict, Sequence
+import contextlib
+from typing import Dict, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,24 @@ def reference_text_embeddings(clip, tokenizer, names: Sequence[str]) -> torch.Te
             e = clip.encode_text(tokenizer([t(name) for t in OPENAI_IMAGENET_TEMPLATES]))
             out.append(F.normalize(F.normalize(e, dim=-1).mean(0), dim=-1))
     return torch.stack(out)
+
+
+@contextlib.contextmanager
+def sequence_first(visual: torch.nn.Module) -> Iterator[None]:
+    """Run open_clip's tower in the LND layout of open_clip 2.24, the version upstream pins.
+
+    (nn.MultiheadAttention then takes its general path instead of the batch-first fast path,
+    as it did for upstream.) Not thread-safe: flips flags on shared modules for the call.
+    """
+    modules = [visual.transformer] + [block.attn for block in visual.transformer.resblocks]
+    saved = [m.batch_first for m in modules]
+    for m in modules:
+        m.batch_first = False
+    try:
+        yield
+    finally:
+        for m, flag in zip(modules, saved):
+            m.batch_first = flag
 
 
 class ReferencePath:
@@ -56,7 +75,9 @@ class ReferencePath:
         if (h, w) != (14, 14):
             self.visual.positional_embedding.data = self._interpolate_pos(h, w)
         try:
-            self.visual(x)  # full forward; pooled output discarded, as upstream
+            with sequence_first(self.visual):
+                self.visual(x)  # full forward; pooled output discarded, as upstream
+            taps = {key: value.permute(1, 0, 2) for key, value in taps.items()}  # LND -> NLD
         finally:
             self.visual.positional_embedding.data = self.pristine.clone()
             for hook in hooks:

@@ -1,7 +1,7 @@
 """The CLIP-DINOiser network: one CLIP pass, MaskCLIP last block, the two heads, guided pooling.
 
-Tensors are batch-first throughout; open_clip's own layout (sequence-first before 2.26) is handled
-where its blocks are called. Nothing here mutates a parameter, so one instance can serve several
+Tensors are batch-first throughout; blocks are run from their weights, so open_clip's own layout
+(sequence-first before 2.26, batch-first since) does not matter and no forward hooks are needed. Nothing here mutates a parameter, so one instance can serve several
 threads.
 """
 from __future__ import annotations
@@ -79,15 +79,26 @@ class CLIPDINOiser(nn.Module):
         x = x + self.positional_embedding(h, w, x)
         return v.ln_pre(x), h, w
 
-    def _run_block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        if getattr(self.visual.transformer, "batch_first", True):
-            return block(x)
-        return block(x.transpose(0, 1)).transpose(0, 1)
+    @staticmethod
+    def _attention(block: nn.Module, y: torch.Tensor) -> torch.Tensor:
+        """The block's multi-head self-attention from its weights, through fused SDPA.
 
-    def _attention(self, block: nn.Module, y: torch.Tensor) -> torch.Tensor:
-        if getattr(self.visual.transformer, "batch_first", True):
-            return block.attention(y)
-        return block.attention(y.transpose(0, 1)).transpose(0, 1)
+        Reading the weights directly makes open_clip's tensor layout (sequence-first up to 2.24,
+        batch-first since 2.26) irrelevant, and SDPA beats nn.MultiheadAttention's path on CPU.
+        """
+        attn = block.attn
+        b, n, dim = y.shape
+        heads = attn.num_heads
+        qkv = F.linear(y, attn.in_proj_weight, attn.in_proj_bias).view(b, n, 3, heads, dim // heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, dim)
+        return attn.out_proj(out)
+
+    def _block(self, block: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """A standard pre-LN residual block; also returns its ln_2 output (the heads' tap)."""
+        x = x + block.ls_1(self._attention(block, block.ln_1(x)))
+        tap = block.ln_2(x)
+        return x + block.ls_2(block.mlp(tap)), tap
 
     @staticmethod
     def _maskclip_block(block: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -106,14 +117,10 @@ class CLIPDINOiser(nn.Module):
         """
         z, h, w = self._tokens(x)
         blocks = self.visual.transformer.resblocks
-        for block in blocks[:HEAD_LAYER]:
-            z = self._run_block(block, z)
-        tap_block = blocks[HEAD_LAYER]
-        z = z + tap_block.ls_1(self._attention(tap_block, tap_block.ln_1(z)))
-        tap = tap_block.ln_2(z)
-        z = z + tap_block.ls_2(tap_block.mlp(tap))
-        for block in blocks[HEAD_LAYER + 1:-1]:
-            z = self._run_block(block, z)
+        for index, block in enumerate(blocks[:-1]):
+            z, block_tap = self._block(block, z)
+            if index == HEAD_LAYER:
+                tap = block_tap
         # Identity attention makes tokens independent, so the CLS token can be dropped first.
         z = self._maskclip_block(blocks[-1], z[:, 1:])
         features = self.visual.ln_post(z) @ self.visual.proj

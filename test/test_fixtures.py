@@ -71,3 +71,15 @@ def test_matches_reference_path_on_other_sizes_and_vocabularies(engine, referenc
     assert np.abs(result.probs - expected["probs"].numpy()).max() <= BAR["probs"]
     engine.method = "maskclip"
     assert np.abs(engine.segment(image, vocab).probs - expected["maskclip_probs"].numpy()).max() <= BAR["probs"]
+
+
+def test_sequence_first_open_clip_layout_gives_the_same_result(engine, vocab_bg=("cup", "bottle")):
+    """open_clip <= 2.24 ran its transformer sequence-first; the engine handles both layouts."""
+    from bench.reference_impl import sequence_first
+    image = random_image(64, 80, seed=11)
+    vocab = engine.prepare_vocabulary(list(vocab_bg), background=True)
+    batch_first = engine.segment(image, vocab)
+    with sequence_first(engine.network.visual):
+        seq_first = engine.segment(image, vocab)
+    assert np.abs(batch_first.probs - seq_first.probs).max() <= BAR["probs"]
+    assert np.abs(batch_first.objectness - seq_first.objectness).max() <= BAR["objectness"]
