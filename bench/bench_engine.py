@@ -120,7 +120,23 @@ def bench_vocabulary_switch(seg: Segmenter) -> Dict:
     start = time.perf_counter()
     seg.set_vocabulary(list(reversed(NEW_CLASSES)), background=True)
     warm = time.perf_counter() - start
-    return {"new_classes": len(NEW_CLASSES), "switch_ms": cold * 1e3, "cached_switch_ms": warm * 1e3}
+    return {"new_classes": len(NEW_CLASSES), "switch_ms": cold * 1e3, "cached_switch_ms": warm * 1e3,
+            **bench_text_context(seg)}
+
+
+def bench_text_context(seg: Segmenter, names=("saucer", "kettle", "ladder", "pillow")) -> Dict:
+    """Encoding only the used context vs the full 77 tokens (OpenCLIP encode_text, as upstream)."""
+    import open_clip
+    from bench.reference_impl import reference_text_embeddings
+    start = time.perf_counter()
+    ours = seg.text.embeddings(list(names))
+    truncated = time.perf_counter() - start
+    start = time.perf_counter()
+    full = reference_text_embeddings(seg.text._clip, open_clip.get_tokenizer("ViT-B-16"), list(names))
+    full_context = time.perf_counter() - start
+    return {"text_names": len(names), "text_truncated_ms": truncated * 1e3,
+            "text_full_context_ms": full_context * 1e3,
+            "text_max_abs_difference": float((ours.to(full.device) - full).abs().max())}
 
 
 def format_row(row: Dict) -> str:
@@ -153,6 +169,10 @@ def main() -> None:
     switch = bench_vocabulary_switch(seg)
     print(f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "
           f"(all cached: {switch['cached_switch_ms']:.1f} ms)")
+    print(f"text encoding of {switch['text_names']} names: {switch['text_truncated_ms']:.0f} ms with the "
+          f"used context only, {switch['text_full_context_ms']:.0f} ms with all 77 tokens "
+          f"({switch['text_full_context_ms'] / switch['text_truncated_ms']:.1f}x; max |difference| "
+          f"{switch['text_max_abs_difference']:.1e})")
     seg.set_vocabulary(VOCABULARY, background=True)
     header = f"{'image':>10} {'method':>14} {'mode':>6} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'RSS MiB':>8}"
     print(header + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
