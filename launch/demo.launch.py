@@ -4,6 +4,8 @@ No camera needed: ov_seg_demo_player publishes the bundled synthetic room (colou
 camera_info) at 5 Hz in a loop, and the ov_seg node (seg.launch.py) segments it and publishes
 /ov_seg/overlay, /ov_seg/labels, /ov_seg/objectness, /ov_seg/points, /ov_seg/label_map.
 
+The overlays are also written to ./ov_seg_demo_output/overlay_NN.png (save_dir:=''  turns that off).
+
 weights:=auto (default) uses trained weights when they are cached on this machine and otherwise falls
 back to seeded (untrained) weights, with a loud warning here and a banner on the overlay.
 """
@@ -29,7 +31,7 @@ def _player_and_node(context, *args, **kwargs):
     actions = [LogInfo(msg=seeded_warning(weights, heads))] if seeded else []
     actions.append(Node(
         package="ov_seg_ros", executable="ov_seg_demo_player", namespace=DEMO_NS, output="screen",
-        parameters=[{"rate": float(arg("rate"))}]))
+        parameters=[{"rate": float(arg("rate")), "save_dir": os.path.abspath(arg("save_dir")) if arg("save_dir") else ""}]))
     actions.append(IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "seg.launch.py")),
         launch_arguments={
@@ -49,6 +51,7 @@ def generate_launch_description() -> LaunchDescription:
         ("device", "cpu", "torch device (cpu, cuda, ...)"),
         ("rate", "5.0", "demo frames per second"),
         ("rviz", "false", "true to open RViz2 with config/ov_seg.rviz"),
+        ("save_dir", "ov_seg_demo_output", "where the overlays are written as PNGs ('' = nowhere)"),
     ]
     rviz = Node(package="rviz2", executable="rviz2", output="screen",
                 arguments=["-d", os.path.join(SHARE, "config", "ov_seg.rviz")],

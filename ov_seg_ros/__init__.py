@@ -1,9 +1,17 @@
 """ov_seg_ros: open-vocabulary semantic segmentation (CLIP-DINOiser) with a ROS 2 shell.
 
 The engine (Segmenter) is importable without ROS; `ov_seg_ros.node` is the only module using rclpy.
+Exports load lazily, so torch-free modules (visualize, pointcloud, the demo player) start fast.
 """
-from .segmenter import Segmentation, Segmenter
-from .vocabulary import Vocabulary
-from .weights import WeightsNotFoundError
+from importlib import import_module
+from typing import Any
 
-__all__ = ["Segmenter", "Segmentation", "Vocabulary", "WeightsNotFoundError"]
+_EXPORTS = {"Segmenter": "segmenter", "Segmentation": "segmenter", "Vocabulary": "vocabulary",
+            "WeightsNotFoundError": "weights"}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)

@@ -20,6 +20,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
+from .convert import ImageConversionError, to_rgb
+
 FRAME_ID = "camera_color_optical_frame"
 
 
@@ -87,6 +89,8 @@ class DemoPlayer(Node):
         self.timer = self.create_timer(1.0 / max(rate, 1e-3), self.publish_next)
         self.get_logger().info(f"playing {len(self.frames)} frames from {demo_dir} at {rate:g} Hz "
                                f"on {', '.join(p.topic_name for p in self.pubs.values())}")
+        save_dir = self.declare_parameter("save_dir", "").value
+        self.saver = OverlaySaver(self, Path(save_dir), len(self.frames)) if save_dir else None
 
     def publish_next(self) -> None:
         if self.index >= len(self.frames):
@@ -100,6 +104,29 @@ class DemoPlayer(Node):
             msg.header = header
             self.pubs[name].publish(msg)
         self.index += 1
+
+
+class OverlaySaver:
+    """Writes what the node shows (overlay_NN.png per demo frame), so the demo is visible without RViz."""
+
+    def __init__(self, node: Node, save_dir: Path, frames: int, topic: str = "/ov_seg/overlay") -> None:
+        self.node, self.frames, self.saved = node, frames, 0
+        self.save_dir = save_dir.expanduser().resolve()
+        self.save_dir.mkdir(parents=True, exist_ok=True)
+        node.create_subscription(Image, node.declare_parameter("overlay_topic", topic).value, self.save, 2)
+        node.get_logger().info(f"saving the node's overlays to {self.save_dir}")
+
+    def save(self, msg: Image) -> None:
+        try:
+            rgb = to_rgb(msg)
+        except ImageConversionError as e:
+            self.node.get_logger().error(f"overlay not saved: {e}")
+            return
+        path = self.save_dir / f"overlay_{self.saved % self.frames:02d}.png"
+        PILImage.fromarray(rgb).save(path)
+        self.saved += 1
+        if self.saved <= self.frames:  # say where each file is once; later loops overwrite them
+            self.node.get_logger().info(f"wrote {path}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

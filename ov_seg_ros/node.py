@@ -41,6 +41,7 @@ NODE_NAME = "ov_seg"
 ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
 VOCABULARY_PARAMS = ("vocabulary", "background")
 DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
+STATUS_PERIOD = 10  # diagnostics ticks (s) between status lines in the log
 
 
 class StartupError(RuntimeError):
@@ -103,6 +104,7 @@ class OvSegNode(Node):
         self._running = True
         self._worker = threading.Thread(target=self._work, name="ov_seg_worker", daemon=True)
         self._worker.start()
+        self._diagnostic_ticks = 0
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
@@ -246,6 +248,8 @@ class OvSegNode(Node):
             try:
                 self._process(frame)
             except Exception as e:  # noqa: BLE001 - one bad frame must not end the worker
+                if not (self._running and self.context.ok()):
+                    return  # shutting down: publishers are gone, nothing to report
                 self._stats.count("failed")
                 self._error_throttled(f"frame failed: {type(e).__name__}: {e}")
 
@@ -338,6 +342,12 @@ class OvSegNode(Node):
         if counts.get("failed"):
             status.level, status.message = DiagnosticStatus.WARN, "some frames failed (see log)"
         self._diag_pub.publish(DiagnosticArray(header=self._header_now(), status=[status]))
+        self._diagnostic_ticks += 1
+        if self._diagnostic_ticks % STATUS_PERIOD == 0 and counts.get("processed"):
+            self.get_logger().info(
+                f"{values['frames_per_second']} frames/s, latency p50 {values['latency_p50_ms']} ms "
+                f"p95 {values['latency_p95_ms']} ms; processed {values['processed']}, "
+                f"dropped {values['dropped']}, bad {values['bad_images']}")
 
     def _header_now(self) -> Header:
         return Header(stamp=self.get_clock().now().to_msg())
