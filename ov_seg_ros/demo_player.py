@@ -107,7 +107,7 @@ class DemoPlayer(Node):
 
 
 class OverlaySaver:
-    """Writes what the node shows (overlay_NN.png per demo frame), so the demo is visible without RViz."""
+    """Writes what the node shows (overlay_00..NN.png, cycling), so the demo is visible without RViz."""
 
     def __init__(self, node: Node, save_dir: Path, frames: int, topic: str = "/ov_seg/overlay") -> None:
         self.node, self.frames, self.saved = node, frames, 0
