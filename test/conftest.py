@@ -34,3 +34,15 @@ def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
     cols = np.linspace(0, small.shape[1] - 1, width).round().astype(int)
     noise = rng.normal(0, 12, size=(height, width, 3))
     return np.clip(small[rows][:, cols] + noise, 0, 255).astype(np.uint8)
+
+
+def interrupt(proc, timeout: float) -> None:
+    """Ctrl-C a child process as a user would; kill it if it does not end within `timeout` s."""
+    import signal
+    import subprocess
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -1,7 +1,6 @@
 """`ros2 launch ov_seg_ros demo.launch.py` from a fresh install: overlay (with the seeded banner) and points."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -9,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import interrupt
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = (os.getpid() + 2) % 100  # test_node.py uses pid % 100 and +1, test_demo_player +3
@@ -73,12 +74,7 @@ def test_demo_launch_shows_overlay_with_banner_and_points(tmp_path):
         try:
             got = first_messages(DOMAIN, START_TIMEOUT)
         finally:
-            launch.send_signal(signal.SIGINT)
-            try:
-                launch.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                launch.kill()
-                launch.wait()
+            interrupt(launch, timeout=40)
     text = log_path.read_text()
     assert set(got) == {"overlay", "points"}, text[-3000:]
     assert "UNTRAINED SEEDED WEIGHTS" in text  # the loud warning

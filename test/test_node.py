@@ -28,7 +28,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from conftest import random_image
+from conftest import interrupt, random_image
 from ov_seg_ros import convert
 from ov_seg_ros.pointcloud import from_pointcloud2
 
@@ -188,12 +188,7 @@ def node_process(tmp_path_factory):
     proc.log = log
     yield proc
     if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        interrupt(proc, timeout=20)
 
 
 @pytest.fixture(scope="module")
