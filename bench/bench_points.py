@@ -19,7 +19,8 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from ov_seg_ros.pointcloud import depth_to_metres, semantic_points, to_pointcloud2
+from ov_seg_ros.convert import metres_from_depth
+from ov_seg_ros.pointcloud import semantic_points, to_pointcloud2
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 FX = FY = 525.0
@@ -57,7 +58,7 @@ def main() -> None:
         ("total ms", 9), ("serialize ms", 13), ("MB/msg", 7)
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     for stride in (1, 2, 4):
-        t_depth, depth_m = median_ms(lambda: depth_to_metres(depth_mm, "16UC1"), args.repeats)
+        t_depth, depth_m = median_ms(lambda: metres_from_depth(depth_mm, "16UC1"), args.repeats)
         t_pts, pts = median_ms(lambda d=depth_m, s=stride: semantic_points(
             d, FX, FY, CX, CY, labels, conf, obj, LABEL_MAP, stride=s, max_depth=10.0), args.repeats)
         t_msg, msg = median_ms(lambda p=pts: to_pointcloud2(p, header), args.repeats)

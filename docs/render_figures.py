@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 from ov_seg_ros import Segmenter
 from ov_seg_ros.auto_weights import resolve_auto_weights
-from ov_seg_ros.pointcloud import depth_to_metres, semantic_points, unpack_rgb
+from ov_seg_ros.convert import metres_from_depth
+from ov_seg_ros.pointcloud import semantic_points, unpack_rgb
 from ov_seg_ros.visualize import SEEDED_BANNER, draw_banner, load_font, objectness_to_rgb, render_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,7 +34,7 @@ VIEW_SIZE = (640, 480)
 def load_demo(frame: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     demo = ROOT / "demo"
     rgb = np.asarray(Image.open(demo / f"frame_{frame:02d}.png").convert("RGB"))
-    depth = depth_to_metres(np.asarray(Image.open(demo / f"depth_{frame:02d}.png")), "16UC1")
+    depth = metres_from_depth(np.asarray(Image.open(demo / f"depth_{frame:02d}.png")), "16UC1")
     k = np.array(yaml.safe_load((demo / "camera_info.yaml").read_text())["camera_matrix"]["data"])
     return rgb, depth, k.reshape(3, 3)
 

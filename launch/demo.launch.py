@@ -29,9 +29,10 @@ def _player_and_node(context, *args, **kwargs):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     weights, heads, seeded = resolve_auto_weights(arg("weights"), arg("heads"))
     actions = [LogInfo(msg=seeded_warning(weights, heads))] if seeded else []
+    save_dir = os.path.abspath(arg("save_dir")) if arg("save_dir") else ""  # the player's cwd may differ
     actions.append(Node(
         package="ov_seg_ros", executable="ov_seg_demo_player", namespace=DEMO_NS, output="screen",
-        parameters=[{"rate": float(arg("rate")), "save_dir": os.path.abspath(arg("save_dir")) if arg("save_dir") else ""}]))
+        parameters=[{"rate": float(arg("rate")), "save_dir": save_dir}]))
     actions.append(IncludeLaunchDescription(
         PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "seg.launch.py")),
         launch_arguments={

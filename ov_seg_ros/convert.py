@@ -89,15 +89,20 @@ def to_rgb(msg: Image) -> np.ndarray:
 
 
 def depth_to_metres(msg: Image) -> np.ndarray:
-    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres.
+    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres."""
+    return metres_from_depth(image_array(msg, DEPTH_INPUTS), msg.encoding)
 
-    Missing depth (0 in 16-bit, 0/NaN/inf in float) becomes NaN."""
-    depth = image_array(msg, DEPTH_INPUTS)
-    if depth.dtype == np.uint16:
-        metres = depth.astype(np.float32) * np.float32(0.001)
+
+def metres_from_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
+    """Depth pixels -> float32 metres; missing depth (0 in 16-bit, 0/NaN/inf/negative in float) -> NaN."""
+    if encoding not in DEPTH_INPUTS:
+        raise ImageConversionError(f"depth encoding {encoding!r} is not supported; use 16UC1 (mm) or 32FC1 (m)")
+    if encoding == "32FC1":
+        metres = np.array(depth, dtype=np.float32, copy=True)
     else:
-        metres = depth.astype(np.float32, copy=True)
-    metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
+        metres = np.asarray(depth, dtype=np.float32) * np.float32(0.001)
+    with np.errstate(invalid="ignore"):
+        metres[~np.isfinite(metres) | (metres <= 0)] = np.nan
     return metres
 
 

@@ -1,8 +1,8 @@
 """The CLIP-DINOiser network: one CLIP pass, MaskCLIP last block, the two heads, guided pooling.
 
 Tensors are batch-first throughout; blocks are run from their weights, so open_clip's own layout
-(sequence-first before 2.26, batch-first since) does not matter and no forward hooks are needed. Nothing here mutates a parameter, so one instance can serve several
-threads.
+(sequence-first before 2.26, batch-first since) does not matter and no forward hooks are needed.
+Nothing here mutates a parameter, so one instance can serve several threads.
 """
 from __future__ import annotations
 

@@ -20,16 +20,6 @@ POINT_DTYPE = np.dtype({
     "itemsize": 28,
 })
 _POINTFIELD_TYPES = {np.dtype("<f4"): PointField.FLOAT32, np.dtype("<u2"): PointField.UINT16}
-MM_PER_M = 1000.0
-
-
-def depth_to_metres(depth: np.ndarray, encoding: str) -> np.ndarray:
-    """16UC1/mono16 (millimetres, 0 = no return) or 32FC1 (metres) -> HxW float32 metres."""
-    if encoding in ("16UC1", "mono16"):
-        return np.asarray(depth, dtype=np.float32) / np.float32(MM_PER_M)
-    if encoding == "32FC1":
-        return np.asarray(depth, dtype=np.float32)
-    raise ValueError(f"depth encoding {encoding!r} is not supported; use 16UC1 (mm) or 32FC1 (m)")
 
 
 def pack_rgb(colors: np.ndarray) -> np.ndarray:

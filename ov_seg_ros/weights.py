@@ -60,7 +60,8 @@ def _missing_clip_message(what: str, reason: str) -> str:
     return (
         f"CLIP weights {what!r} could not be loaded ({reason}).\n"
         f"Get them on a machine with internet access, e.g.\n"
-        f"  python -c \"import open_clip; open_clip.create_model('{CLIP_ARCH}', pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
+        f"  python -c \"import open_clip; "
+        f"open_clip.create_model('{CLIP_ARCH}', pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
         f"(fills the Hugging Face cache, ~600 MB, laion/CLIP-ViT-B-16-laion2B-s34B-b88K), or download\n"
         f"open_clip_pytorch_model.bin from that repository and pass its path as `weights` "
         f"(ROS parameter `weights`, or environment variable {CLIP_ENV}). "
@@ -82,7 +83,8 @@ def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
     if looks_like_path and not Path(weights).is_file():
         raise WeightsNotFoundError(_missing_clip_message(weights, "no such file"))
     if not looks_like_path and weights not in open_clip.list_pretrained_tags_by_model(CLIP_ARCH):
-        raise WeightsNotFoundError(_missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
+        raise WeightsNotFoundError(
+            _missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
     try:
         model = open_clip.create_model(CLIP_ARCH, pretrained=weights)
     except Exception as exc:  # hub unreachable, corrupt file, ...

@@ -82,6 +82,8 @@ def test_depth_16uc1_mm_and_32fc1_m():
     assert out[0, 0] == 1.5 and np.isnan(out[0, 1]) and np.isnan(out[1, 0]) and np.isnan(out[1, 1])
     with pytest.raises(ImageConversionError, match="unsupported encoding 'rgb8'"):
         convert.depth_to_metres(make_image(RGB, "rgb8"))
+    with pytest.raises(ImageConversionError, match="16UC1"):
+        convert.metres_from_depth(mm, "rgb8")
 
 
 @pytest.mark.parametrize("encoding, pixels", [

@@ -5,7 +5,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import PointField
 from std_msgs.msg import Header
 
-from ov_seg_ros.pointcloud import (POINT_DTYPE, depth_to_metres, from_pointcloud2, semantic_points,
+from ov_seg_ros.pointcloud import (POINT_DTYPE, from_pointcloud2, semantic_points,
                                    to_pointcloud2, unpack_rgb)
 from ov_seg_ros.visualize import class_color
 
@@ -96,16 +96,6 @@ def test_bad_stride_and_focal_length_raise():
     labels, conf, obj = _inputs(depth)
     with pytest.raises(ValueError, match="focal"):
         semantic_points(depth, 0.0, FY, CX, CY, labels, conf, obj, LABEL_MAP)
-
-
-def test_depth_to_metres():
-    mm = np.array([[0, 1000, 2500]], np.uint16)
-    np.testing.assert_allclose(depth_to_metres(mm, "16UC1"), [[0.0, 1.0, 2.5]])
-    m = np.array([[np.nan, 1.25]], np.float32)
-    out = depth_to_metres(m, "32FC1")
-    assert out.dtype == np.float32 and np.isnan(out[0, 0]) and out[0, 1] == 1.25
-    with pytest.raises(ValueError, match="16UC1"):
-        depth_to_metres(mm, "rgb8")
 
 
 def test_pointcloud2_round_trip():
