@@ -106,6 +106,16 @@ def metres_from_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
     return metres
 
 
+def resize_nearest(image: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
+    """Nearest-pixel resampling (registered depth at another resolution: never blend depths)."""
+    height, width = shape
+    if image.shape[:2] == (height, width):
+        return image
+    rows = np.arange(height) * image.shape[0] // height
+    cols = np.arange(width) * image.shape[1] // width
+    return image[rows[:, None], cols[None, :]]
+
+
 def to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
     """H x W (x 3) array -> Image in one of the output encodings (rgb8, mono8, mono16, 32FC1)."""
     if encoding not in OUTPUTS:

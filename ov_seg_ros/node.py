@@ -307,11 +307,7 @@ class OvSegNode(Node):
             self._stats.count("depth_unmatched")
             return
         height, width = labels.shape
-        depth = convert.depth_to_metres(depth_msg)
-        if depth.shape != labels.shape:  # registered depth at another resolution: nearest pixel
-            rows = np.arange(height) * depth.shape[0] // height
-            cols = np.arange(width) * depth.shape[1] // width
-            depth = depth[rows[:, None], cols[None, :]]
+        depth = convert.resize_nearest(convert.depth_to_metres(depth_msg), (height, width))
         fx, fy, cx, cy = convert.intrinsics(convert.rescale_camera_info(info, width, height))
         points = semantic_points(depth, fx, fy, cx, cy, labels, result.confidence,
                                  result.objectness_image, result.vocabulary.label_map(),

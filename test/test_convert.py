@@ -125,3 +125,12 @@ def test_camera_info_rescaled_to_output_size():
     assert convert.intrinsics(out) == (250.0, 127.5, 160.0, 60.0)
     with pytest.raises(ImageConversionError, match="no focal length"):
         convert.intrinsics(CameraInfo(width=2, height=2))
+
+
+def test_resize_nearest_never_blends_depths():
+    depth = np.array([[1.0, 2.0], [3.0, np.nan]], np.float32)
+    up = convert.resize_nearest(depth, (4, 4))
+    assert up.shape == (4, 4) and set(np.unique(up[~np.isnan(up)])) == {1.0, 2.0, 3.0}
+    assert np.isnan(up[2:, 2:]).all() and (up[:2, :2] == 1.0).all()
+    assert convert.resize_nearest(depth, (2, 2)) is depth
+    assert convert.resize_nearest(up, (2, 2))[1, 0] == 3.0
