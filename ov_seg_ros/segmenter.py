@@ -143,21 +143,26 @@ class Segmenter:
         return vocab
 
     # ----------------------------------------------------------------------------- images
-    def segment(self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None) -> Segmentation:
-        return self.segment_batch([rgb], vocabulary)[0]
+    def segment(self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None,
+                input_size: Optional[int] = None) -> Segmentation:
+        """Segment one H×W×3 uint8 RGB image; input_size overrides the configured one (0 = native)."""
+        return self.segment_batch([rgb], vocabulary, input_size)[0]
 
-    def segment_batch(self, images: Sequence[np.ndarray],
-                      vocabulary: Optional[Vocabulary] = None) -> List[Segmentation]:
+    def segment_batch(self, images: Sequence[np.ndarray], vocabulary: Optional[Vocabulary] = None,
+                      input_size: Optional[int] = None) -> List[Segmentation]:
         """Images of one size share a forward pass (several cameras); others run one by one."""
         vocab = vocabulary or self._vocabulary
         if vocab is None:
             raise RuntimeError("no vocabulary: call set_vocabulary() first")
         for rgb in images:
             validate_image(rgb)
+        size = self.input_size if input_size is None else input_size
+        if size and not PATCH <= size <= MAX_LONG_SIDE:
+            raise ValueError(f"input_size must be 0 (native) or in [{PATCH}, {MAX_LONG_SIDE}], got {size}")
         same_size = len({im.shape for im in images}) == 1
         if self.mode == "whole" and same_size:
-            return self._segment_stack(images, vocab)
-        return [self._segment_stack([im], vocab)[0] for im in images]
+            return self._segment_stack(images, vocab, size)
+        return [self._segment_stack([im], vocab, size)[0] for im in images]
 
     @contextlib.contextmanager
     def _precision(self) -> Iterator[None]:
@@ -175,12 +180,13 @@ class Segmenter:
             batch = batch.pin_memory()
         return batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
-    def _segment_stack(self, images: Sequence[np.ndarray], vocab: Vocabulary) -> List[Segmentation]:
+    def _segment_stack(self, images: Sequence[np.ndarray], vocab: Vocabulary,
+                       input_size: Optional[int]) -> List[Segmentation]:
         height, width = images[0].shape[:2]
         with self._precision():
             x = self._to_tensor(images)
-            if self.input_size:
-                x = _upsample(x, resized_shape(height, width, self.input_size))
+            if input_size:
+                x = _upsample(x, resized_shape(height, width, input_size))
             predict = self._predict_slide if self.mode == "slide" else self._predict_whole
             probs, objectness, pixels = predict(x, vocab)
             if pixels.shape[-2:] != (height, width):

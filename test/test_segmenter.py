@@ -66,6 +66,16 @@ def test_resize_mode_maps_back_to_image_size(engine, vocab):
     assert r.labels.shape == r.confidence.shape == r.objectness_image.shape == (50, 120)
 
 
+def test_input_size_per_call_overrides_the_configured_one(engine, vocab):
+    image = random_image(40, 72, seed=8)
+    engine.configure(input_size=64)
+    native = engine.segment(image, vocab, input_size=0)
+    assert native.probs.shape[1:] == (3, 5) and native.labels.shape == (40, 72)
+    assert engine.segment(image, vocab).probs.shape[1:] == (4, 8)  # the configured 64 (64×115)
+    with pytest.raises(ValueError, match="input_size"):
+        engine.segment(image, vocab, input_size=4)
+
+
 def test_slide_windows_follow_the_benchmark_protocol():
     assert slide_windows(448, 597) == [(0, 448, 0, 448), (0, 448, 149, 597)]
     assert slide_windows(300, 200) == [(0, 300, 0, 200)]
