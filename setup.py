@@ -25,7 +25,6 @@ setup(
     maintainer_email="dev@ov-seg-ros.invalid",
     description="Open-vocabulary semantic segmentation (CLIP-DINOiser) for ROS 2",
     license="Apache-2.0",
-    tests_require=["pytest"],
     entry_points={
         "console_scripts": [
             "ov_seg_node = ov_seg_ros.node:main",
