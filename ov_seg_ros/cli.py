@@ -15,8 +15,8 @@ from typing import Dict, Iterable, List, Optional, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .auto_weights import DEFAULT_CLIP_WEIGHTS, cached_heads, resolve_auto_weights, seeded_warning
-from .visualize import SEEDED_BANNER, assign_colors, objectness_to_rgb, render_overlay
+from .auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
@@ -64,17 +64,6 @@ def read_rgb(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image: {exc}") from exc
 
 
-def label_map_json(label_map: Dict[int, str], version: int, image: Path, weights: str, heads: str,
-                   seeded: bool) -> dict:
-    colors = assign_colors(label_map.values())
-    return {
-        "image": str(image),
-        "vocabulary_version": version,
-        "weights": weights, "heads": heads, "seeded_weights": seeded,
-        "labels": {str(i): {"name": n, "color": list(colors[n])} for i, n in sorted(label_map.items())},
-    }
-
-
 def write_outputs(result, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace,
                   seeded: bool) -> None:
     """The four files of one image; ids and colours as the node publishes them."""
@@ -84,7 +73,8 @@ def write_outputs(result, rgb: np.ndarray, out: Path, stem: str, image: Path, ar
     overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
     Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
     Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
-    meta = label_map_json(label_map, result.vocabulary.version, image, args.weights, args.heads, seeded)
+    meta = label_map_document(label_map, result.vocabulary.version, encoding="mono16", image=str(image),
+                              weights=args.weights, heads=args.heads, seeded_weights=seeded)
     (out / f"{stem}_labels.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -112,7 +102,7 @@ def build_segmenter(args: argparse.Namespace):
     from . import Segmenter  # torch import deferred so --help is instant
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
-    args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads or cached_heads() or "")
+    args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads)
     if seeded:
         print(seeded_warning(args.weights, args.heads), file=sys.stderr)
     seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device,

@@ -33,7 +33,7 @@ from .frames import FrameStats, LatestSlot, Throttle
 from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_vocabulary
 from .pointcloud import semantic_points, to_pointcloud2
 from .segmenter import Segmentation, Segmenter
-from .visualize import SEEDED_BANNER, palette, render_overlay
+from .visualize import SEEDED_BANNER, label_map_document, render_overlay
 from .vocabulary import Vocabulary
 from .weights import SEEDED, WeightsNotFoundError
 
@@ -60,14 +60,8 @@ def stamp_seconds(stamp: Any) -> float:
 
 
 def label_map_json(vocab: Vocabulary, encoding: str) -> str:
-    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n}."""
-    names = vocab.label_map()
-    table = palette(names)
-    doc: Dict[str, Any] = {str(i): name for i, name in names.items()}
-    doc["colors"] = {str(i): [int(c) for c in table[i]] for i in names}
-    doc["version"] = vocab.version
-    doc["encoding"] = encoding
-    return json.dumps(doc)
+    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
+    return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
 
 
 def _qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:

@@ -86,6 +86,19 @@ def assign_colors(names: Iterable[str]) -> Dict[str, RGB]:
     return colors
 
 
+def label_map_document(label_map: Mapping[int, str], version: int, **extra: object) -> Dict[str, object]:
+    """The JSON label map of ~/label_map and of ov-seg's *_labels.json: one format for both.
+
+    {"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, **extra}
+    """
+    table = palette(label_map)
+    doc: Dict[str, object] = {str(i): name for i, name in sorted(label_map.items())}
+    doc["colors"] = {str(i): [int(c) for c in table[i]] for i in sorted(label_map)}
+    doc["version"] = version
+    doc.update(extra)
+    return doc
+
+
 def palette(label_map: Mapping[int, str]) -> np.ndarray:
     """(max_id+1)x3 uint8 lookup table: palette(label_map)[label_image] colours a label image.
 

@@ -47,9 +47,9 @@ def test_label_png_is_16_bit_with_the_node_ids(folder_run):
 def test_label_map_json_names_ids_and_colours(folder_run):
     _, src, out = folder_run
     meta = json.loads((out / "two_labels.json").read_text())
-    assert meta["labels"]["0"]["name"] == "unlabelled"  # no --background
-    assert meta["labels"]["1"] == {"name": "floor", "color": list(class_color("floor"))}
-    assert meta["labels"]["2"]["name"] == "door"
+    assert meta["0"] == "unlabelled"  # no --background
+    assert meta["1"] == "floor" and meta["colors"]["1"] == list(class_color("floor"))
+    assert meta["2"] == "door" and meta["encoding"] == "mono16"
     assert meta["seeded_weights"] is True and meta["image"] == str(src / "two.jpg")
 
 
@@ -66,7 +66,7 @@ def test_single_file_with_background_exits_0(tmp_path):
                  "--out", str(tmp_path / "o"), *SEEDED])
     assert code == 0
     meta = json.loads((tmp_path / "o" / "x_labels.json").read_text())
-    assert meta["labels"]["0"]["name"] == "background" and meta["labels"]["1"]["name"] == "person"
+    assert meta["0"] == "background" and meta["1"] == "person"
 
 
 def test_corrupt_error_names_the_file(tmp_path, capsys):

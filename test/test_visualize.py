@@ -113,3 +113,11 @@ def test_objectness_colormap_is_monotone_in_brightness():
     assert np.all(np.diff(luma) > 0)
     assert tuple(objectness_to_rgb(np.array([[np.nan, -1.0, 2.0]]))[0, 0]) == (0, 0, 0)
     np.testing.assert_array_equal(objectness_to_rgb(np.array([[-1.0]])), objectness_to_rgb(np.array([[0.0]])))
+
+
+def test_label_map_document_is_one_format_for_node_and_cli():
+    from ov_seg_ros.visualize import label_map_document
+    doc = label_map_document({0: "background", 2: "door", 1: "floor"}, 7, encoding="mono8")
+    assert list(doc)[:3] == ["0", "1", "2"] and doc["2"] == "door"
+    assert doc["colors"]["1"] == list(class_color("floor")) and doc["version"] == 7
+    assert doc["encoding"] == "mono8"
