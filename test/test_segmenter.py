@@ -132,3 +132,19 @@ def test_segment_uses_the_swapped_vocabulary(segmenter, engine):
     assert second.version > first.version
     segmenter.use_vocabulary(second)
     assert engine.segment(random_image(16, 16)).vocabulary is second
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_reduced_precision_autocast_runs_and_stays_close(engine, vocab, precision):
+    """The autocast path (what CUDA fp16/bf16 use) works end to end; CPU runs it here."""
+    image = random_image(48, 64, seed=9)
+    reference = engine.segment(image, vocab)
+    saved, engine.precision = engine.precision, precision
+    try:
+        low = engine.segment(image, vocab)
+    finally:
+        engine.precision = saved
+    assert low.probs.dtype == np.float32 and np.isfinite(low.probs).all()
+    assert np.abs(low.objectness - reference.objectness).max() < 0.02  # measured: 3e-3 bf16, 5e-4 fp16
+    assert np.abs(low.probs - reference.probs).max() < 0.05
+    assert (low.labels == reference.labels).mean() > 0.95
