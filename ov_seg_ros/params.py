@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .model import PATCH
-from .segmenter import MAX_LONG_SIDE, METHODS, MODES
+from .segmenter import MAX_LONG_SIDE, METHODS, MODES, check_input_size
 from .segmenter import PRECISIONS as _PRECISION_DTYPES
 from .vocabulary import vocabulary_error
 
@@ -142,6 +142,15 @@ SPEC_BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
 DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
 
 
+def _engine_reason(check: Any, value: Any) -> Reason:
+    """The engine's own check (one rule for engine and node), as a reason instead of an exception."""
+    try:
+        check(value)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
 def value_reason(name: str, value: Any) -> Reason:
     """Why one parameter value is unacceptable on its own, or None."""
     spec = SPEC_BY_NAME.get(name)
@@ -156,8 +165,8 @@ def value_reason(name: str, value: Any) -> Reason:
         return range_reason(name, value, *spec.float_range)
     if spec.int_range is not None:
         reason = type_reason(name, value, int) or range_reason(name, value, *spec.int_range)
-        if reason is None and name == "input_size" and 0 < value < MIN_INPUT_SIZE:
-            reason = f"input_size must be 0 (native size) or at least {MIN_INPUT_SIZE}; got {value}"
+        if reason is None and name == "input_size":
+            reason = _engine_reason(check_input_size, value)
         return reason
     return type_reason(name, value, type(spec.default))
 

@@ -53,6 +53,14 @@ def validate_image(rgb: np.ndarray) -> None:
         raise ValueError(f"image has zero size {rgb.shape[:2]}")
 
 
+def check_input_size(size: int) -> int:
+    """`size` when it is 0 (native) or a usable short side; ValueError otherwise."""
+    if size and not PATCH <= size <= MAX_LONG_SIDE:
+        raise ValueError(f"input_size must be 0 (native size) or at least {PATCH} and at most "
+                         f"{MAX_LONG_SIDE}; got {size}")
+    return size
+
+
 def resized_shape(height: int, width: int, short_side: int) -> Tuple[int, int]:
     """Keep-ratio size with the short side at `short_side` and the long side at most 2048."""
     scale = min(MAX_LONG_SIDE / max(height, width), short_side / min(height, width))
@@ -93,8 +101,8 @@ class Segmenter:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available")
         self.precision = precision
-        self.method, self.input_size, self.mode = method, input_size, mode
-        self.configure(method=method, input_size=input_size, mode=mode)
+        self.method, self.mode, self.input_size = METHODS[0], MODES[0], None
+        self.configure(method=method, input_size=input_size or 0, mode=mode)
         head_state = load_heads(heads)  # the cheap file first: fail fast on a wrong path
         clip = load_clip(weights)
         self.network = CLIPDINOiser(clip.visual, head_state).to(self.device).eval()
@@ -110,14 +118,11 @@ class Segmenter:
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
-        if input_size is not None and not 0 <= input_size <= MAX_LONG_SIDE:
-            raise ValueError(f"input_size must be 0 (native) or at most {MAX_LONG_SIDE}, got {input_size}")
+        if input_size is not None:
+            check_input_size(input_size)  # before any assignment: a rejected call changes nothing
+            self.input_size = input_size or None
         self.method = method or self.method
         self.mode = mode or self.mode
-        if input_size is not None:
-            self.input_size = input_size or None
-            if self.input_size is not None and self.input_size < PATCH:
-                raise ValueError(f"input_size must be at least {PATCH}, got {input_size}")
 
     # -------------------------------------------------------------------------- vocabulary
     @property
@@ -156,9 +161,7 @@ class Segmenter:
             raise RuntimeError("no vocabulary: call set_vocabulary() first")
         for rgb in images:
             validate_image(rgb)
-        size = self.input_size if input_size is None else input_size
-        if size and not PATCH <= size <= MAX_LONG_SIDE:
-            raise ValueError(f"input_size must be 0 (native) or in [{PATCH}, {MAX_LONG_SIDE}], got {size}")
+        size = self.input_size if input_size is None else check_input_size(input_size)
         same_size = len({im.shape for im in images}) == 1
         if self.mode == "whole" and same_size:
             return self._segment_stack(images, vocab, size)

@@ -121,9 +121,12 @@ def test_bad_vocabularies_are_rejected_with_a_reason(segmenter, names, reason):
 
 
 def test_configure_rejects_unknown_values(engine):
-    for kwargs in ({"method": "yolo"}, {"mode": "tile"}, {"input_size": 5000}, {"input_size": 8}):
+    before = engine.method, engine.input_size, engine.mode
+    for kwargs in ({"method": "yolo"}, {"mode": "tile"}, {"input_size": 5000}, {"input_size": 8},
+                   {"input_size": -1}):
         with pytest.raises(ValueError):
             engine.configure(**kwargs)
+        assert (engine.method, engine.input_size, engine.mode) == before  # a rejected call changes nothing
 
 
 def test_segment_uses_the_swapped_vocabulary(segmenter, engine):
