@@ -138,7 +138,7 @@ class CLIPDINOiser(nn.Module):
     def correlations(self, tap: torch.Tensor) -> torch.Tensor:
         """Thresholded patch-to-patch cosine similarities predicted by obj_proj, B×N×N."""
         keys = self.correlation_keys(tap)
-        return threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys))
+        return correlation_matrix(keys, keys)
 
     def forward(self, x: torch.Tensor, pool: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns (pooled or raw features B×512×h×w, raw MaskCLIP features, objectness B×h×w)."""
@@ -158,29 +158,31 @@ def threshold_correlations(corr: torch.Tensor) -> torch.Tensor:
     return corr.masked_fill(corr < max(CORRELATION_THRESHOLD, 0.0), 0.0)
 
 
+def correlation_matrix(query_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Thresholded cosine similarities of query patches (B×256×n) to all patches (B×256×N): B×n×N."""
+    return threshold_correlations(torch.einsum("bcn,bcm->bnm", query_keys, keys))
+
+
+def _weighted_mean(flat: torch.Tensor, corr: torch.Tensor) -> torch.Tensor:
+    """B×C×N features averaged with B×n×N weights -> B×C×n."""
+    pooled = torch.einsum("bnm,bcm->bcn", corr, flat.to(corr.dtype))
+    return pooled / (corr.sum(-1).unsqueeze(1) + POOL_EPS)
+
+
 def pool_by_correlation(features: torch.Tensor, corr: torch.Tensor) -> torch.Tensor:
     """Guided pooling: each patch becomes the correlation-weighted mean of all patches."""
-    b, c, h, w = features.shape
-    flat = features.flatten(2).to(corr.dtype)
-    pooled = torch.einsum("bnm,bcm->bcn", corr, flat) / (corr.sum(-1).unsqueeze(1) + POOL_EPS)
-    return pooled.reshape(b, c, h, w).to(features.dtype)
+    return _weighted_mean(features.flatten(2), corr).reshape(features.shape).to(features.dtype)
 
 
 def pool_guided(features: torch.Tensor, keys: torch.Tensor,
                 max_elements: int = MAX_CORRELATION_ELEMENTS) -> torch.Tensor:
     """pool_by_correlation over blocks of query patches, so the N×N matrix never exists whole."""
     n = keys.shape[-1]
-    rows = max(1, max_elements // (n * keys.shape[0]))
-    if rows >= n:
-        return pool_by_correlation(features, threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys)))
-    b, c, h, w = features.shape
+    rows = max(1, max_elements // (n * keys.shape[0]))  # one block (the whole matrix) up to the budget
     flat = features.flatten(2)
-    pooled = []
-    for start in range(0, n, rows):
-        corr = threshold_correlations(torch.einsum("bcn,bcm->bnm", keys[..., start:start + rows], keys))
-        part = torch.einsum("bnm,bcm->bcn", corr, flat.to(corr.dtype))
-        pooled.append(part / (corr.sum(-1).unsqueeze(1) + POOL_EPS))
-    return torch.cat(pooled, dim=-1).reshape(b, c, h, w).to(features.dtype)
+    pooled = [_weighted_mean(flat, correlation_matrix(keys[..., start:start + rows], keys))
+              for start in range(0, n, rows)]
+    return torch.cat(pooled, dim=-1).reshape(features.shape).to(features.dtype)
 
 
 def classify(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
