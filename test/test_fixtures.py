@@ -73,11 +73,11 @@ def test_matches_reference_path_on_other_sizes_and_vocabularies(engine, referenc
     assert np.abs(engine.segment(image, vocab).probs - expected["maskclip_probs"].numpy()).max() <= BAR["probs"]
 
 
-def test_sequence_first_open_clip_layout_gives_the_same_result(engine, vocab_bg=("cup", "bottle")):
+def test_sequence_first_open_clip_layout_gives_the_same_result(engine):
     """open_clip <= 2.24 ran its transformer sequence-first; the engine handles both layouts."""
     from bench.reference_impl import sequence_first
     image = random_image(64, 80, seed=11)
-    vocab = engine.prepare_vocabulary(list(vocab_bg), background=True)
+    vocab = engine.prepare_vocabulary(["cup", "bottle"], background=True)
     batch_first = engine.segment(image, vocab)
     with sequence_first(engine.network.visual):
         seq_first = engine.segment(image, vocab)
