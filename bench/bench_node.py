@@ -13,7 +13,6 @@ Prints a table and writes JSON. Nothing here asserts speed; tests do not depend 
 from __future__ import annotations
 
 import argparse
-import array
 import json
 import os
 import platform
@@ -35,9 +34,11 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from std_msgs.msg import String
+from std_msgs.msg import Header, String
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from ov_seg_ros.convert import to_image  # noqa: E402
 
 
 def percentiles(values: List[float]) -> Dict[str, float]:
@@ -124,10 +125,7 @@ def wait(predicate, timeout: float, period: float = 0.005) -> bool:
 
 
 def image_msg(rgb: np.ndarray) -> Image:
-    msg = Image(height=rgb.shape[0], width=rgb.shape[1], encoding="rgb8", step=rgb.shape[1] * 3)
-    msg.data = array.array("B", rgb.tobytes())
-    msg.header.frame_id = "camera"
-    return msg
+    return to_image(rgb, "rgb8", Header(frame_id="camera"))
 
 
 def one_at_a_time(h: Harness, msg: Image, frames: int, timeout: float = 20.0) -> Dict[str, float]:

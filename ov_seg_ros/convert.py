@@ -21,7 +21,7 @@ _LAYOUTS: Dict[str, Tuple[type, int]] = {
 }
 RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16")
 DEPTH_INPUTS = ("16UC1", "mono16", "32FC1")
-OUTPUTS = ("rgb8", "mono8", "mono16", "32FC1")
+OUTPUTS = ("rgb8", "mono8", "mono16", "16UC1", "32FC1")
 _BRIDGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
 
 
@@ -117,7 +117,7 @@ def resize_nearest(image: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
 
 
 def to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
-    """H x W (x 3) array -> Image in one of the output encodings (rgb8, mono8, mono16, 32FC1)."""
+    """H x W (x 3) array -> Image in one of the output encodings (rgb8, mono8, mono16, 16UC1, 32FC1)."""
     if encoding not in OUTPUTS:
         raise ImageConversionError(f"cannot publish encoding {encoding!r} (supported: {OUTPUTS})")
     dtype, channels = _LAYOUTS[encoding]

@@ -20,7 +20,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .convert import ImageConversionError, to_rgb
+from .convert import ImageConversionError, to_image, to_rgb
 
 FRAME_ID = "camera_color_optical_frame"
 
@@ -43,12 +43,6 @@ def default_demo_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "demo"
 
 
-def image_msg(array: np.ndarray, encoding: str) -> Image:
-    array = np.ascontiguousarray(array)
-    return Image(height=array.shape[0], width=array.shape[1], encoding=encoding, is_bigendian=0,
-                 step=array.strides[0], data=array.tobytes())
-
-
 def load_frames(demo_dir: Path) -> List[DemoFrame]:
     """frame_XX.png with depth_XX.png, in name order; raises FileNotFoundError if there are none."""
     frames = []
@@ -56,7 +50,7 @@ def load_frames(demo_dir: Path) -> List[DemoFrame]:
         depth_path = rgb_path.with_name(rgb_path.name.replace("frame_", "depth_"))
         rgb = np.asarray(PILImage.open(rgb_path).convert("RGB"))
         depth = np.asarray(PILImage.open(depth_path)).astype("<u2")
-        frames.append(DemoFrame(image_msg(rgb, "rgb8"), image_msg(depth, "16UC1")))
+        frames.append(DemoFrame(to_image(rgb, "rgb8"), to_image(depth, "16UC1")))
     if not frames:
         raise FileNotFoundError(f"no frame_*.png in {demo_dir}")
     return frames

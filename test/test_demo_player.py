@@ -84,15 +84,16 @@ def test_overlay_saver_writes_what_the_node_publishes(tmp_path):
     import numpy as np
     import rclpy
     from PIL import Image as PILImage
-    from ov_seg_ros.demo_player import OverlaySaver, image_msg
+    from ov_seg_ros.convert import to_image
+    from ov_seg_ros.demo_player import OverlaySaver
     with rclpy.init(domain_id=(os.getpid() + 4) % 100):
         node = rclpy.create_node("saver_test")
         saver = OverlaySaver(node, tmp_path / "out", frames=2, topic="/test/overlay")
         rgb = np.zeros((4, 6, 3), np.uint8)
         rgb[..., 0] = 200
         for _ in range(3):
-            saver.save(image_msg(rgb, "rgb8"))
-        saver.save(image_msg(np.zeros((4, 6), np.float32), "32FC1"))  # not an overlay: logged, skipped
+            saver.save(to_image(rgb, "rgb8"))
+        saver.save(to_image(np.zeros((4, 6), np.float32), "32FC1"))  # not an overlay: logged, skipped
         node.destroy_node()
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == ["overlay_00.png", "overlay_01.png"] and saver.saved == 3
