@@ -12,28 +12,29 @@ T = TypeVar("T")
 
 
 class LatestSlot(Generic[T]):
-    """Holds at most one item: a newer `put` replaces an untaken older one (a slow consumer never
-    builds a queue and never works on stale frames)."""
+    """At most one item per source (camera): a newer `put` replaces an untaken older one from the same
+    source, so a slow consumer never builds a queue and never works on stale frames. `take_all` hands
+    over every source's latest item at once, so cameras that arrive together share one forward pass."""
 
     def __init__(self) -> None:
-        self._item: Optional[T] = None
+        self._items: Dict[str, T] = {}
         self._closed = False
         self._cond = threading.Condition()
 
-    def put(self, item: T) -> bool:
-        """Store `item`; True when it replaced one that was never taken (a dropped frame)."""
+    def put(self, item: T, source: str = "") -> bool:
+        """Store `item` for `source`; True when it replaced one that was never taken (a dropped frame)."""
         with self._cond:
-            replaced = self._item is not None
-            self._item = item
+            replaced = source in self._items
+            self._items[source] = item
             self._cond.notify()
             return replaced
 
-    def take(self, timeout: Optional[float] = None) -> Optional[T]:
-        """The latest item, waiting up to `timeout` s; None on timeout or once closed."""
+    def take_all(self, timeout: Optional[float] = None) -> Dict[str, T]:
+        """Every source's latest item, waiting up to `timeout` s for one; {} on timeout or once closed."""
         with self._cond:
-            self._cond.wait_for(lambda: self._item is not None or self._closed, timeout)
-            item, self._item = self._item, None
-            return None if self._closed else item
+            self._cond.wait_for(lambda: bool(self._items) or self._closed, timeout)
+            items, self._items = self._items, {}
+            return {} if self._closed else items
 
     def close(self) -> None:
         with self._cond:

@@ -1,8 +1,9 @@
 """The rclpy node `ov_seg`: camera images in, labels / confidence / objectness / overlay out.
 
-No algorithm here: frames go to `Segmenter` on a worker thread (latest frame only), vocabulary changes
-are encoded on a background thread and swapped atomically, and `~/label_map` for a vocabulary is always
-published before the first output made with it (both happen under `_publish_lock`).
+No algorithm here: frames go to `Segmenter` on a worker thread (latest frame per camera; the cameras
+waiting together share one forward pass), vocabulary changes are encoded on a background thread and
+swapped atomically, and `~/label_map` for a vocabulary is always published before the first output made
+with it (both happen under `_publish_lock`). Per-camera topics live in `camera_io`.
 """
 from __future__ import annotations
 
@@ -13,10 +14,8 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
@@ -24,23 +23,21 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy)
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from . import convert
+from .camera_io import CameraIO, Frame, qos
 from .frames import FrameStats, LatestSlot, Throttle
 from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_vocabulary
-from .pointcloud import semantic_points, to_pointcloud2
-from .segmenter import Segmentation, Segmenter
-from .visualize import SEEDED_BANNER, label_map_document, render_overlay
+from .segmenter import Segmenter
+from .visualize import SEEDED_BANNER, label_map_document
 from .vocabulary import Vocabulary
 from .weights import SEEDED, WeightsNotFoundError
 
 NODE_NAME = "ov_seg"
 ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
 VOCABULARY_PARAMS = ("vocabulary", "background")
-DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
 STATUS_PERIOD = 10  # diagnostics ticks (s) between status lines in the log
 
 
@@ -48,27 +45,9 @@ class StartupError(RuntimeError):
     """The node cannot start with this configuration; the message says what to change."""
 
 
-@dataclass
-class Frame:
-    header: Any
-    rgb: np.ndarray
-    received: float  # time.monotonic() at arrival, for latency
-
-
-def stamp_seconds(stamp: Any) -> float:
-    return stamp.sec + stamp.nanosec * 1e-9
-
-
 def label_map_json(vocab: Vocabulary, encoding: str) -> str:
     """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
     return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
-
-
-def _qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth,
-        reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
 
 
 class OvSegNode(Node):
@@ -85,14 +64,12 @@ class OvSegNode(Node):
         self._engine_lock = threading.Lock()
         self._vocab_request = 0
         self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ov_seg_vocab")
-        self._camera_info: Optional[CameraInfo] = None
-        self._depth: List[Image] = []
-        self._depth_lock = threading.Lock()
         self.segmenter = self._make_segmenter()
         self._vocab = self._first_vocabulary()
-        self._make_publishers()
+        self._label_map_pub = self.create_publisher(String, "~/label_map", qos(1, True, latched=True))
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._activate(self._vocab, time.monotonic())
-        self._make_subscriptions()
+        self._cameras = [CameraIO(self, name, self._cfg, self._on_image) for name in self._cfg["cameras"] or [""]]
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._running = True
@@ -102,16 +79,19 @@ class OvSegNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
-            f"{self._cfg['device']}; subscribed to {self._image_sub.topic_name}")
+            f"{self._cfg['device']}; subscribed to {', '.join(c.topic for c in self._cameras)}")
 
     # ------------------------------------------------------------------------ start-up
     def _declare_parameters(self) -> Dict[str, Any]:
+        values = {}
         try:
             for spec in SPECS:
-                self.declare_parameter(spec.name, spec.default, descriptor(spec))
+                # An empty list default would be typed as a byte array: declare the type instead.
+                initial = Parameter.Type.STRING_ARRAY if spec.default == [] else spec.default
+                value = self.declare_parameter(spec.name, initial, descriptor(spec)).value
+                values[spec.name] = spec.default if value is None else value
         except Exception as e:  # out-of-range or wrongly typed overrides from a launch/params file
             raise StartupError(f"invalid parameter: {e}") from e
-        values = {spec.name: self.get_parameter(spec.name).value for spec in SPECS}
         reason = changes_reason(DEFAULTS, values)
         if reason:
             raise StartupError(f"invalid parameter: {reason}")
@@ -135,28 +115,6 @@ class OvSegNode(Node):
         vocab = self.segmenter.prepare_vocabulary(names, background=self._cfg["background"])
         self.get_logger().info(f"vocabulary encoded in {time.monotonic() - start:.2f} s")
         return vocab
-
-    def _make_publishers(self) -> None:
-        out = _qos(2, reliable=True)
-        self._pubs = {
-            "labels": self.create_publisher(Image, "~/labels", out),
-            "confidence": self.create_publisher(Image, "~/confidence", out),
-            "objectness": self.create_publisher(Image, "~/objectness", out),
-            "overlay": self.create_publisher(Image, "~/overlay", out),
-            "camera_info": self.create_publisher(CameraInfo, "~/camera_info", out),
-            "points": self.create_publisher(PointCloud2, "~/points", out),
-        }
-        self._label_map_pub = self.create_publisher(String, "~/label_map", _qos(1, True, latched=True))
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-
-    def _make_subscriptions(self) -> None:
-        # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
-        inputs = _qos(1, reliable=self._cfg["qos_reliability"] == "reliable")
-        self._image_sub = self.create_subscription(Image, "image", self._on_image, inputs)
-        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, inputs)
-        if self._cfg["publish_points"]:
-            depth_qos = _qos(DEPTH_BUFFER, reliable=self._cfg["qos_reliability"] == "reliable")
-            self.create_subscription(Image, "depth", self._on_depth, depth_qos)
 
     # ---------------------------------------------------------------------- parameters
     def _validate_parameters(self, params: List[Parameter]) -> SetParametersResult:
@@ -210,24 +168,17 @@ class OvSegNode(Node):
         self._label_map_pub.publish(String(data=label_map_json(vocab, self._cfg["label_encoding"])))
 
     # -------------------------------------------------------------------------- inputs
-    def _on_image(self, msg: Image) -> None:
+    def _on_image(self, camera: CameraIO, msg: Image) -> None:
         received = time.monotonic()
         self._stats.count("received")
         try:
             rgb = convert.to_rgb(msg)
         except convert.ImageConversionError as e:
             self._stats.count("bad_images")
-            self._error_throttled(f"dropping image from {self._image_sub.topic_name}: {e}")
+            self._error_throttled(f"dropping image from {camera.topic}: {e}")
             return
-        if self._slot.put(Frame(msg.header, rgb, received)):
+        if self._slot.put(Frame(camera.name, msg.header, rgb, received), camera.name):
             self._stats.count("dropped")
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
-
-    def _on_depth(self, msg: Image) -> None:
-        with self._depth_lock:
-            self._depth = (self._depth + [msg])[-DEPTH_BUFFER:]
 
     def _error_throttled(self, text: str) -> None:
         if self._throttle.ready(re.sub(r"\d+", "#", text)):  # one log per kind of problem per 5 s
@@ -236,11 +187,11 @@ class OvSegNode(Node):
     # -------------------------------------------------------------------------- worker
     def _work(self) -> None:
         while self._running:
-            frame = self._slot.take(timeout=0.5)
-            if frame is None:
+            frames = self._slot.take_all(timeout=0.5)
+            if not frames:
                 continue
             try:
-                self._process(frame)
+                self._process(list(frames.values()))
             except Exception as e:  # noqa: BLE001 - one bad frame must not end the worker
                 if not (self._running and self.context.ok()):
                     return  # shutting down: publishers are gone, nothing to report
@@ -254,59 +205,26 @@ class OvSegNode(Node):
             self.segmenter.configure(**changes)
             self.get_logger().info(f"segmenter now uses {changes}")
 
-    def _process(self, frame: Frame) -> None:
+    def _process(self, frames: List[Frame]) -> None:
+        """One forward pass for the frames of all cameras that were waiting (same-size ones batch)."""
         self._apply_engine_changes()
         vocab = self._vocab
-        result = self.segmenter.segment(frame.rgb, vocabulary=vocab)
+        results = self.segmenter.segment_batch([f.rgb for f in frames], vocabulary=vocab)
         cfg = self._cfg
+        banner = SEEDED_BANNER if SEEDED in (cfg["weights"], cfg["heads"]) else None
+        cameras = {c.name: c for c in self._cameras}
         with self._publish_lock:
-            if vocab is not self._vocab:  # a newer label map is out: this result would contradict it
-                self._stats.count("dropped")
+            if vocab is not self._vocab:  # a newer label map is out: these results would contradict it
+                self._stats.count("dropped", len(frames))
                 return
-            self._publish_outputs(frame, result, cfg)
-        self._stats.processed(time.monotonic() - frame.received)
-
-    def _publish_outputs(self, frame: Frame, result: Segmentation, cfg: Dict[str, Any]) -> None:
-        header, pubs = frame.header, self._pubs
-        labels = result.label_image(cfg["min_confidence"])
-        pubs["labels"].publish(convert.labels_to_image(labels, cfg["label_encoding"], header))
-        pubs["confidence"].publish(convert.to_image(result.confidence, "32FC1", header))
-        pubs["objectness"].publish(convert.to_image(result.objectness_image, "32FC1", header))
-        if cfg["publish_overlay"] and pubs["overlay"].get_subscription_count() > 0:
-            banner = SEEDED_BANNER if SEEDED in (cfg["weights"], cfg["heads"]) else None
-            rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(),
-                                 cfg["overlay_alpha"], banner)
-            pubs["overlay"].publish(convert.to_image(rgb, "rgb8", header))
-        info = self._camera_info
-        if info is not None:
-            height, width = labels.shape
-            pubs["camera_info"].publish(convert.rescale_camera_info(info, width, height, header))
-        if cfg["publish_points"]:
-            self._publish_points(frame, result, labels, cfg)
-
-    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Image]:
-        with self._depth_lock:
-            candidates = list(self._depth)
-        t = stamp_seconds(stamp)
-        best = min(candidates, key=lambda d: abs(stamp_seconds(d.header.stamp) - t), default=None)
-        if best is None or abs(stamp_seconds(best.header.stamp) - t) > tolerance:
-            return None
-        return best
-
-    def _publish_points(self, frame: Frame, result: Segmentation, labels: np.ndarray,
-                        cfg: Dict[str, Any]) -> None:
-        depth_msg = self._matching_depth(frame.header.stamp, cfg["depth_tolerance"])
-        info = self._camera_info
-        if depth_msg is None or info is None:
-            self._stats.count("depth_unmatched")
-            return
-        height, width = labels.shape
-        depth = convert.resize_nearest(convert.depth_to_metres(depth_msg), (height, width))
-        fx, fy, cx, cy = convert.intrinsics(convert.rescale_camera_info(info, width, height))
-        points = semantic_points(depth, fx, fy, cx, cy, labels, result.confidence,
-                                 result.objectness_image, result.vocabulary.label_map(),
-                                 stride=cfg["point_stride"], max_depth=cfg["max_depth"])
-        self._pubs["points"].publish(to_pointcloud2(points, frame.header))
+            for frame, result in zip(frames, results):
+                if not cameras[frame.camera].publish(frame, result, cfg, banner):
+                    self._stats.count("depth_unmatched")
+        now = time.monotonic()
+        for frame in frames:
+            self._stats.processed(now - frame.received, now)
+        if len(frames) > 1:
+            self._stats.count("batched", len(frames))
 
     # ---------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
@@ -318,8 +236,9 @@ class OvSegNode(Node):
             "latency_p50_ms": f"{latency['p50'] * 1e3:.1f}",
             "latency_p95_ms": f"{latency['p95'] * 1e3:.1f}",
             **{k: str(counts.get(k, 0)) for k in
-               ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched")},
+               ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")},
             "device": str(self._cfg["device"]),
+            "cameras": ", ".join(c.topic for c in self._cameras),
             "vocabulary_size": str(len(vocab.names)),
             "vocabulary_version": str(vocab.version),
             "vocabulary": ", ".join(vocab.names),

@@ -7,6 +7,7 @@ No rclpy here; `rcl_interfaces` is imported only when descriptors are built.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -21,6 +22,8 @@ QOS_RELIABILITIES = ("best_effort", "reliable")
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
 DEFAULT_VOCABULARY = ("floor", "wall", "door", "person", "chair", "table")
+MAX_CAMERAS = 16
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")
 
 Reason = Optional[str]
 
@@ -75,6 +78,21 @@ def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
     return None
 
 
+def cameras_reason(value: Any) -> Reason:
+    """Camera names become topic prefixes (`front/image`, `~/front/labels`): ROS name tokens, unique."""
+    if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) for v in value):
+        return f"cameras must be a list of strings, got {value!r}"
+    if len(value) > MAX_CAMERAS:
+        return f"cameras holds at most {MAX_CAMERAS} names; got {len(value)}"
+    for name in value:
+        if not CAMERA_NAME.fullmatch(name):
+            return (f"cameras: {name!r} is not a relative ROS name (letters, digits, '_', '/' between "
+                    "tokens, starting with a letter)")
+    if len(set(value)) != len(value):
+        return f"cameras must be unique; got {list(value)}"
+    return None
+
+
 def choice_reason(name: str, value: Any, choices: Sequence[str]) -> Reason:
     if value not in choices:
         return f"{name} must be one of {', '.join(choices)}; got {value!r}"
@@ -125,6 +143,11 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("heads", "",
               "CLIP-DINOiser head checkpoint file; '' = default location, 'seeded' = untrained.",
               read_only=True),
+    ParamSpec("cameras", [],
+              "Names of the cameras this node serves with one model, e.g. [front, rear]: camera c reads "
+              "c/image (c/camera_info, c/depth) and publishes ~/c/labels etc.; frames of cameras that "
+              "wait together share one forward pass. Empty: one camera on image, ~/labels.",
+              read_only=True),
     ParamSpec("qos_reliability", "best_effort",
               "Reliability of the image subscriptions; 'reliable' also matches only-reliable "
               "publishers such as some bag players.", read_only=True, choices=QOS_RELIABILITIES),
@@ -159,6 +182,8 @@ def value_reason(name: str, value: Any) -> Reason:
     if name == "vocabulary":
         names, reason = parse_vocabulary(value)
         return reason or vocabulary_reason(names, "mono16")
+    if name == "cameras":
+        return cameras_reason(value)
     if spec.choices:
         return choice_reason(name, value, spec.choices)
     if spec.float_range is not None:

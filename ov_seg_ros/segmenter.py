@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -155,17 +155,22 @@ class Segmenter:
 
     def segment_batch(self, images: Sequence[np.ndarray], vocabulary: Optional[Vocabulary] = None,
                       input_size: Optional[int] = None) -> List[Segmentation]:
-        """Images of one size share a forward pass (several cameras); others run one by one."""
+        """Results in input order; in whole mode images of one size share a forward pass (several
+        cameras of one model), in slide mode each image runs its own windows."""
         vocab = vocabulary or self._vocabulary
         if vocab is None:
             raise RuntimeError("no vocabulary: call set_vocabulary() first")
         for rgb in images:
             validate_image(rgb)
         size = self.input_size if input_size is None else check_input_size(input_size)
-        same_size = len({im.shape for im in images}) == 1
-        if self.mode == "whole" and same_size:
-            return self._segment_stack(images, vocab, size)
-        return [self._segment_stack([im], vocab, size)[0] for im in images]
+        groups: Dict[Tuple[int, ...], List[int]] = {}
+        for i, rgb in enumerate(images):
+            groups.setdefault(rgb.shape if self.mode == "whole" else (i,), []).append(i)
+        results: List[Optional[Segmentation]] = [None] * len(images)
+        for indices in groups.values():
+            for i, result in zip(indices, self._segment_stack([images[i] for i in indices], vocab, size)):
+                results[i] = result
+        return results  # type: ignore[return-value]  # every index was filled
 
     @contextlib.contextmanager
     def _precision(self) -> Iterator[None]:

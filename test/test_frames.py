@@ -4,28 +4,37 @@ import threading
 from ov_seg_ros.frames import FrameStats, LatestSlot, Throttle
 
 
-def test_newer_frame_replaces_untaken_one():
+def test_newer_frame_replaces_untaken_one_of_the_same_source():
     slot = LatestSlot()
     assert slot.put(1) is False
     assert slot.put(2) is True  # 1 was never taken: dropped
-    assert slot.take(timeout=0) == 2
-    assert slot.take(timeout=0.01) is None
+    assert slot.take_all(timeout=0) == {"": 2}
+    assert slot.take_all(timeout=0.01) == {}
     assert slot.put(3) is False
 
 
-def test_take_wakes_on_put_and_on_close():
+def test_take_all_hands_over_every_source_at_once():
+    slot = LatestSlot()
+    assert slot.put("f1", "front") is False
+    assert slot.put("r1", "rear") is False  # another camera's frame does not replace it
+    assert slot.put("f2", "front") is True
+    assert slot.take_all(timeout=0) == {"front": "f2", "rear": "r1"}
+    assert slot.put("r2", "rear") is False
+
+
+def test_take_all_wakes_on_put_and_on_close():
     slot = LatestSlot()
     got = []
-    t = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    t = threading.Thread(target=lambda: got.append(slot.take_all(timeout=5)))
     t.start()
-    slot.put("frame")
+    slot.put("frame", "front")
     t.join(2)
-    assert got == ["frame"]
-    t = threading.Thread(target=lambda: got.append(slot.take(timeout=5)))
+    assert got == [{"front": "frame"}]
+    t = threading.Thread(target=lambda: got.append(slot.take_all(timeout=5)))
     t.start()
     slot.close()
     t.join(2)
-    assert not t.is_alive() and got[-1] is None
+    assert not t.is_alive() and got[-1] == {}
 
 
 def test_stats_rates_and_percentiles():

@@ -9,7 +9,7 @@ def test_defaults_are_valid():
     assert set(p.DEFAULTS) >= {
         "vocabulary", "background", "method", "input_size", "mode", "min_confidence", "label_encoding",
         "publish_overlay", "overlay_alpha", "device", "precision", "weights", "heads", "qos_reliability",
-        "publish_points", "depth_tolerance", "max_depth", "point_stride"}
+        "publish_points", "depth_tolerance", "max_depth", "point_stride", "cameras"}
 
 
 @pytest.mark.parametrize("value, names", [
@@ -70,6 +70,13 @@ def test_mono8_holds_255_classes():
     ("depth_tolerance", -1.0, "depth_tolerance"),
     ("publish_overlay", "yes", "bool"),
     ("device", 3, "str"),
+    ("cameras", ["front", "front"], "unique"),
+    ("cameras", ["front", "/rear"], "relative ROS name"),
+    ("cameras", ["front", "rear cam"], "relative ROS name"),
+    ("cameras", ["2nd"], "relative ROS name"),
+    ("cameras", [""], "relative ROS name"),
+    ("cameras", [f"cam{i}" for i in range(17)], "at most 16"),
+    ("cameras", "front", "list of strings"),
 ])
 def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
     reason = p.changes_reason(p.DEFAULTS, {name: value})
@@ -80,6 +87,7 @@ def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
     ("method", "maskclip"), ("mode", "slide"), ("input_size", 0), ("input_size", 16),
     ("min_confidence", 1.0), ("overlay_alpha", 0.0), ("label_encoding", "mono8"),
     ("background", False), ("use_sim_time", True),
+    ("cameras", []), ("cameras", ["front", "rear"]), ("cameras", ["robot/left", "robot/right_2"]),
 ])
 def test_good_values_pass(name, value):
     assert p.changes_reason(p.DEFAULTS, {name: value}) is None
@@ -91,7 +99,7 @@ def test_descriptors_carry_ranges_and_read_only():
     assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 1.0)
     d = p.descriptor(p.SPEC_BY_NAME["input_size"])
     assert d.integer_range[0].to_value == p.MAX_INPUT_SIZE
-    for name in ("device", "precision", "weights", "heads", "qos_reliability", "publish_points"):
+    for name in ("device", "precision", "weights", "heads", "qos_reliability", "publish_points", "cameras"):
         assert p.descriptor(p.SPEC_BY_NAME[name]).read_only, name
     assert "maskclip" in p.descriptor(p.SPEC_BY_NAME["method"]).description
     assert p.descriptor(p.SPEC_BY_NAME["vocabulary"]).dynamic_typing

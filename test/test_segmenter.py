@@ -41,9 +41,17 @@ def test_batch_equals_single_images(engine, vocab):
         assert (result.labels == single.labels).mean() > 0.999
 
 
-def test_batch_of_mixed_sizes(engine, vocab):
-    results = engine.segment_batch([random_image(32, 32), random_image(40, 24)], vocab)
-    assert [r.labels.shape for r in results] == [(32, 32), (40, 24)]
+def test_batch_of_mixed_sizes_groups_equal_sizes_and_keeps_order(engine, vocab, monkeypatch):
+    images = [random_image(32, 32, seed=1), random_image(40, 24, seed=2), random_image(32, 32, seed=3)]
+    passes = []
+    stack = engine._segment_stack
+    monkeypatch.setattr(engine, "_segment_stack",
+                        lambda ims, *a: passes.append([im.shape for im in ims]) or stack(ims, *a))
+    results = engine.segment_batch(images, vocab)
+    assert passes == [[(32, 32, 3), (32, 32, 3)], [(40, 24, 3)]]  # the two 32×32 cameras share a pass
+    monkeypatch.undo()
+    for image, result in zip(images, results):
+        np.testing.assert_allclose(result.probs, engine.segment(image, vocab).probs, atol=1e-5)
 
 
 def test_background_rule_only_runs_with_background(engine, segmenter):
