@@ -1,0 +1,144 @@
+"""One `ov_seg` node serving two cameras over real DDS: per-camera topics, no cross-wiring, and frames
+of cameras that wait together segmented in one forward pass."""
+import os
+import subprocess
+import sys
+import threading
+import time
+from typing import Dict, List
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.srv import SetParameters
+from rclpy.context import Context
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+from conftest import interrupt, random_image
+from ov_seg_ros import convert
+from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, assert_same_labels, engine_labels, make_image, ros_env,
+                       stamp_of, wait_until)
+
+CAMERAS_DOMAIN = (DOMAIN + 2) % 100  # test_node uses DOMAIN and DOMAIN + 1
+CAMERAS = ("front", "rear")
+
+
+class TwoCameraClient:
+    """Publishes on /mc/<camera>/image; collects /ov_seg/<camera>/labels and /diagnostics."""
+
+    def __init__(self) -> None:
+        self.context = Context()
+        rclpy.init(context=self.context, domain_id=CAMERAS_DOMAIN)
+        self.node = Node("ov_seg_cameras_client", context=self.context)
+        self.lock = threading.Lock()
+        self.labels: Dict[str, List[Image]] = {c: [] for c in CAMERAS}
+        self.diagnostics: List[DiagnosticArray] = []
+        reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
+        self.pubs = {c: self.node.create_publisher(Image, f"/mc/{c}/image", reliable) for c in CAMERAS}
+        for c in CAMERAS:
+            self.node.create_subscription(Image, f"/ov_seg/{c}/labels", self._keep(self.labels[c]), 50)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
+        self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _keep(self, store: list):
+        def callback(msg) -> None:
+            with self.lock:
+                store.append(msg)
+        return callback
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+    def label(self, camera: str, stamp: int):
+        with self.lock:
+            return next((m for m in self.labels[camera] if stamp_of(m) == stamp), None)
+
+    def diagnostic(self, key: str) -> int:
+        with self.lock:
+            last = self.diagnostics[-1] if self.diagnostics else None
+        values = {kv.key: kv.value for kv in last.status[0].values} if last else {}
+        return int(values.get(key, 0))
+
+
+@pytest.fixture(scope="module")
+def two_cameras(tmp_path_factory):
+    log = tmp_path_factory.mktemp("ov_seg_cameras") / "node.log"
+    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
+           "-p", "weights:=seeded", "-p", "heads:=seeded", "-p", f"vocabulary:=[{', '.join(VOCAB)}]",
+           "-p", "input_size:=0", "-p", f"cameras:=[{', '.join(CAMERAS)}]", "-p", "qos_reliability:=reliable"]
+    cmd += [arg for c in CAMERAS for arg in ("-r", f"{c}/image:=/mc/{c}/image")]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(CAMERAS_DOMAIN),
+                                cwd=REPO)
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    client = TwoCameraClient()
+    try:
+        wait_until(lambda: all(p.get_subscription_count() for p in client.pubs.values())
+                   or proc.poll() is not None, START_TIMEOUT, "both camera subscriptions")
+        assert proc.poll() is None, log.read_text()
+        yield client
+    finally:
+        client.close()
+        if proc.poll() is None:
+            interrupt(proc, timeout=20)
+
+
+def test_each_camera_gets_its_own_labels_with_its_header(two_cameras, segmenter):
+    vocab = segmenter.prepare_vocabulary(VOCAB, background=True)
+    images = {"front": random_image(64, 96, seed=11), "rear": random_image(64, 96, seed=12)}
+    stamps = {"front": 501, "rear": 502}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(two_cameras.label(c, stamps[c]) for c in CAMERAS):
+        for camera in CAMERAS:
+            two_cameras.pubs[camera].publish(make_image(images[camera], "rgb8", stamps[camera], f"{camera}_optical"))
+        time.sleep(0.5)
+    for camera in CAMERAS:
+        msg = two_cameras.label(camera, stamps[camera])
+        assert msg is not None, f"no labels for {camera}"
+        assert msg.header.frame_id == f"{camera}_optical"
+        # this camera's own image, not the other's (the two scenes segment differently)
+        assert_same_labels(convert.image_array(msg), engine_labels(segmenter, images[camera], vocab)[0])
+    front, rear = (engine_labels(segmenter, images[c], vocab)[0] for c in CAMERAS)
+    assert np.mean(front == rear) < 0.9
+
+
+def test_cameras_waiting_together_share_a_forward_pass(two_cameras):
+    images = {c: random_image(64, 96, seed=20 + i) for i, c in enumerate(CAMERAS)}
+    stamp = 600
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and two_cameras.diagnostic("batched") < 4:
+        stamp += 1
+        for camera in CAMERAS:  # both arrive while the worker is busy with the previous pair
+            two_cameras.pubs[camera].publish(make_image(images[camera], "rgb8", stamp, camera))
+        time.sleep(0.03)
+    assert two_cameras.diagnostic("batched") >= 4
+    both = [s for s in range(601, stamp + 1) if all(two_cameras.label(c, s) for c in CAMERAS)]
+    assert both, "no stamp was segmented for both cameras"
+
+
+def test_cameras_parameter_is_read_only(two_cameras):
+    param = Parameter("cameras", Parameter.Type.STRING_ARRAY, ["front"])
+    client = two_cameras.set_client
+    assert client.wait_for_service(timeout_sec=30)
+    future = client.call_async(SetParameters.Request(parameters=[param.to_parameter_msg()]))
+    wait_until(future.done, 30, "set_parameters reply")
+    result = future.result().results[0]
+    assert not result.successful and "read-only" in result.reason
