@@ -1,7 +1,9 @@
 """ros2 launch ov_seg_ros seg.launch.py image:=/camera/color/image_raw [weights:=... device:=cuda]
 
 Starts the ov_seg node with config/seg.yaml (or params_file:=...); the arguments below override it
-only when given, so one params file serves several cameras.
+only when given, so one params file serves several cameras. Several cameras on one model:
+    ros2 launch ov_seg_ros seg.launch.py cameras:="[front, rear]" image:=/{camera}/color/image_raw
+remaps front/image to /front/color/image_raw and so on ({camera} is replaced per camera).
 """
 import os
 
@@ -14,27 +16,38 @@ from launch_ros.actions import Node
 
 OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
     "device": "device", "weights": "weights", "heads": "heads", "vocabulary": "vocabulary",
-    "publish_points": "publish_points", "qos_reliability": "qos_reliability",
+    "publish_points": "publish_points", "qos_reliability": "qos_reliability", "cameras": "cameras",
 }
+YAML_VALUED = ("vocabulary", "publish_points", "cameras")
+INPUTS = ("image", "camera_info", "depth")
+
+
+def remappings(cameras, topics):
+    """One camera: image -> topic. Named cameras: <camera>/image -> topic with {camera} filled in
+    (topics without {camera} stay unremapped, since all cameras would read the same one)."""
+    if not cameras:
+        return [(name, topics[name]) for name in INPUTS]
+    return [(f"{camera}/{name}", topics[name].replace("{camera}", camera))
+            for camera in cameras for name in INPUTS if "{camera}" in topics[name]]
 
 
 def _node(context, *args, **kwargs):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides = {param: yaml.safe_load(arg(name)) if name in ("vocabulary", "publish_points") else arg(name)
+    overrides = {param: yaml.safe_load(arg(name)) if name in YAML_VALUED else arg(name)
                  for name, param in OVERRIDES.items() if arg(name) != ""}
     return [Node(
         package="ov_seg_ros", executable="ov_seg_node", name=arg("node_name"),
         namespace=arg("namespace"), output="screen", emulate_tty=True,
         parameters=[arg("params_file"), overrides],
-        remappings=[("image", arg("image")), ("camera_info", arg("camera_info")),
-                    ("depth", arg("depth"))],
+        remappings=remappings(overrides.get("cameras", []), {name: arg(name) for name in INPUTS}),
     )]
 
 
 def generate_launch_description() -> LaunchDescription:
     config = os.path.join(get_package_share_directory("ov_seg_ros"), "config", "seg.yaml")
     args = [
-        ("image", "/camera/color/image_raw", "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16)"),
+        ("image", "/camera/color/image_raw",
+         "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16); with cameras, e.g. /{camera}/image_raw"),
         ("camera_info", "/camera/color/camera_info", "CameraInfo of the image"),
         ("depth", "/camera/aligned_depth_to_color/image_raw",
          "depth registered to the image (16UC1 mm or 32FC1 m), used when publish_points is true"),
@@ -47,6 +60,7 @@ def generate_launch_description() -> LaunchDescription:
         ("vocabulary", "", "class names, e.g. \"[floor, door, person]\"; '' = params file"),
         ("publish_points", "", "true to publish ~/points from depth; '' = params file"),
         ("qos_reliability", "", "best_effort or reliable image subscriptions; '' = params file"),
+        ("cameras", "", "camera names served by one model, e.g. \"[front, rear]\"; '' = params file"),
     ]
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)

@@ -1,6 +1,8 @@
 """One `ov_seg` node serving two cameras over real DDS: per-camera topics, no cross-wiring, and frames
 of cameras that wait together segmented in one forward pass."""
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -21,25 +23,26 @@ from sensor_msgs.msg import Image
 
 from conftest import interrupt, random_image
 from ov_seg_ros import convert
-from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, assert_same_labels, engine_labels, make_image, ros_env,
-                       stamp_of, wait_until)
+from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, assert_same_labels, engine_labels, make_image,
+                       package_prefix, ros_env, stamp_of, wait_until)
 
 CAMERAS_DOMAIN = (DOMAIN + 2) % 100  # test_node uses DOMAIN and DOMAIN + 1
 CAMERAS = ("front", "rear")
 
 
 class TwoCameraClient:
-    """Publishes on /mc/<camera>/image; collects /ov_seg/<camera>/labels and /diagnostics."""
+    """Publishes each camera's images on `image_topic` ({camera} filled in); collects
+    /ov_seg/<camera>/labels and /diagnostics."""
 
-    def __init__(self) -> None:
+    def __init__(self, domain: int = CAMERAS_DOMAIN, image_topic: str = "/mc/{camera}/image") -> None:
         self.context = Context()
-        rclpy.init(context=self.context, domain_id=CAMERAS_DOMAIN)
+        rclpy.init(context=self.context, domain_id=domain)
         self.node = Node("ov_seg_cameras_client", context=self.context)
         self.lock = threading.Lock()
         self.labels: Dict[str, List[Image]] = {c: [] for c in CAMERAS}
         self.diagnostics: List[DiagnosticArray] = []
         reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {c: self.node.create_publisher(Image, f"/mc/{c}/image", reliable) for c in CAMERAS}
+        self.pubs = {c: self.node.create_publisher(Image, image_topic.format(camera=c), reliable) for c in CAMERAS}
         for c in CAMERAS:
             self.node.create_subscription(Image, f"/ov_seg/{c}/labels", self._keep(self.labels[c]), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
@@ -142,3 +145,38 @@ def test_cameras_parameter_is_read_only(two_cameras):
     wait_until(future.done, 30, "set_parameters reply")
     result = future.result().results[0]
     assert not result.successful and "read-only" in result.reason
+
+
+def test_ros2_launch_maps_each_camera_from_a_topic_pattern(tmp_path):
+    if shutil.which("ros2") is None:
+        pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
+    domain = (DOMAIN + 3) % 100
+    env = ros_env(domain)
+    env["AMENT_PREFIX_PATH"] = os.pathsep.join(
+        p for p in (str(package_prefix(tmp_path / "install")), sys.prefix, env.get("AMENT_PREFIX_PATH")) if p)
+    launch = subprocess.Popen(
+        ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
+         "weights:=seeded", "heads:=seeded", "vocabulary:=[floor, door]", f"cameras:=[{', '.join(CAMERAS)}]",
+         "image:=/lc/{camera}/color/image_raw", "qos_reliability:=reliable"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    client = TwoCameraClient(domain, "/lc/{camera}/color/image_raw")
+    try:
+        wait_until(lambda: all(p.get_subscription_count() for p in client.pubs.values())
+                   or launch.poll() is not None, START_TIMEOUT, "the launched node's camera subscriptions")
+        assert launch.poll() is None
+        image = random_image(48, 64, seed=5)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(client.label(c, 700) for c in CAMERAS):
+            for camera in CAMERAS:
+                client.pubs[camera].publish(make_image(image, "rgb8", 700, camera))
+            time.sleep(0.5)
+        assert all(client.label(c, 700) for c in CAMERAS)
+    finally:
+        client.close()
+        launch.send_signal(signal.SIGINT)
+        try:
+            log, _ = launch.communicate(timeout=40)
+        except subprocess.TimeoutExpired:
+            launch.kill()
+            log, _ = launch.communicate()
+    assert "process has finished cleanly" in log, log[-3000:]
