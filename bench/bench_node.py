@@ -4,9 +4,11 @@
 Starts the node as a process, publishes camera images from this process and measures, per frame,
 image published -> ~/labels received; then streams at a fixed rate (frames/s out, dropped frames);
 then times vocabulary switches (parameter set -> new ~/label_map received), for new and cached names.
+With --cameras N the node serves N cameras (`cameras` parameter) and every frame goes to all of them.
 
     python bench/bench_node.py --weights seeded --heads seeded --size 480x640 --input-size 448
     python bench/bench_node.py --size 64x96 --input-size 0 --json bench_node.json
+    python bench/bench_node.py --cameras 2
 
 Prints a table and writes JSON. Nothing here asserts speed; tests do not depend on it.
 """
@@ -23,7 +25,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 import rclpy
@@ -60,19 +62,23 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
 class Harness:
     """Publisher of images and subscriber of outputs on its own rclpy context."""
 
-    def __init__(self, domain: int) -> None:
+    def __init__(self, domain: int, cameras: List[str]) -> None:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = Node("ov_seg_bench", context=self.context)
         self.lock = threading.Lock()
-        self.published: Dict[int, float] = {}  # stamp key -> time published
-        self.latency: Dict[int, float] = {}  # stamp key -> labels received - published
+        self.published: Dict[int, float] = {}  # stamp key -> time published (to every camera)
+        self.latency: Dict[Tuple[str, int], float] = {}  # (camera, stamp key) -> labels received - published
         self.label_maps: List[tuple] = []  # (time received, dict)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(String, "/ov_seg/label_map", self._on_label_map, latched)
-        self.node.create_subscription(Image, "/ov_seg/labels", self._on_labels, 10)
-        self.pub = self.node.create_publisher(Image, "/bench/image", 10)
+        self.pubs = {}
+        for camera in cameras:
+            prefix = f"{camera}/" if camera else ""
+            self.node.create_subscription(Image, f"/ov_seg/{prefix}labels",
+                                          lambda msg, c=camera: self._on_labels(c, msg), 10)
+            self.pubs[camera] = self.node.create_publisher(Image, f"/bench/{prefix}image", 10)
         self.params = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
@@ -88,18 +94,28 @@ class Harness:
         with self.lock:
             self.label_maps.append((time.monotonic(), json.loads(msg.data)))
 
-    def _on_labels(self, msg: Image) -> None:
+    def _on_labels(self, camera: str, msg: Image) -> None:
         now = time.monotonic()
         key = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
         with self.lock:
             if key in self.published:
-                self.latency[key] = now - self.published[key]
+                self.latency[camera, key] = now - self.published[key]
 
     def publish(self, msg: Image, key: int) -> None:
         msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(key, 10 ** 9)
         with self.lock:
             self.published[key] = time.monotonic()
-        self.pub.publish(msg)
+        for pub in self.pubs.values():
+            pub.publish(msg)
+
+    def latencies(self, keys: List[int]) -> List[float]:
+        with self.lock:
+            return [self.latency[c, k] for k in keys for c in self.pubs if (c, k) in self.latency]
+
+    def complete(self, key: int) -> bool:
+        """Labels for this frame arrived from every camera."""
+        with self.lock:
+            return all((c, key) in self.latency for c in self.pubs)
 
     def set_vocabulary(self, names: List[str]) -> None:
         param = Parameter("vocabulary", value=names).to_parameter_msg()
@@ -135,9 +151,9 @@ def one_at_a_time(h: Harness, msg: Image, frames: int, timeout: float = 20.0) ->
         key = 10 ** 12 + i
         keys.append(key)
         h.publish(msg, key)
-        wait(lambda: key in h.latency, timeout)  # a best-effort input frame can be lost in DDS
-    done = [h.latency[k] for k in keys if k in h.latency]
-    return {**percentiles(done), "lost": len(keys) - len(done)}
+        wait(lambda: h.complete(key), timeout)  # a best-effort input frame can be lost in DDS
+    done = h.latencies(keys)
+    return {**percentiles(done), "lost": len(keys) * len(h.pubs) - len(done)}
 
 
 def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str, float]:
@@ -149,11 +165,12 @@ def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str,
         keys.append(key)
         h.publish(msg, key)
         time.sleep(max(0.0, start + len(keys) / rate - time.monotonic()))
-    wait(lambda: any(k in h.latency for k in keys[-3:]), 30)
+    wait(lambda: h.latencies(keys[-3:]), 30)
     time.sleep(0.5)
-    done = [h.latency[k] for k in keys if k in h.latency]
-    return {**percentiles(done), "published": len(keys), "processed": len(done),
-            "dropped": len(keys) - len(done), "fps_out": round(len(done) / duration, 2)}
+    done = h.latencies(keys)
+    published = len(keys) * len(h.pubs)
+    return {**percentiles(done), "published": published, "processed": len(done),
+            "dropped": published - len(done), "fps_out": round(len(done) / duration, 2)}
 
 
 def vocabulary_switch(h: Harness, names: List[str]) -> float:
@@ -173,14 +190,22 @@ def vocabulary_switch(h: Harness, names: List[str]) -> float:
                           [d.get(str(i)) for i in range(len(wanted))] == wanted) - start, 3)
 
 
+def camera_names(count: int) -> List[str]:
+    return [""] if count == 1 else [f"cam{i}" for i in range(count)]
+
+
 def start_node(args: argparse.Namespace, domain: int, log_path: Path) -> subprocess.Popen:
     env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
            "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
     cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
            "-p", f"weights:={args.weights}", "-p", f"heads:={args.heads}", "-p", f"device:={args.device}",
            "-p", f"input_size:={args.input_size}", "-p", f"vocabulary:=[{', '.join(args.vocabulary)}]",
-           "-p", "publish_overlay:=false", "-p", f"qos_reliability:={args.qos_reliability}",
-           "-r", "image:=/bench/image"]
+           "-p", "publish_overlay:=false", "-p", f"qos_reliability:={args.qos_reliability}"]
+    if args.cameras == 1:
+        cmd += ["-r", "image:=/bench/image"]
+    else:
+        cmd += ["-p", f"cameras:=[{', '.join(camera_names(args.cameras))}]"]
+        cmd += [a for c in camera_names(args.cameras) for a in ("-r", f"{c}/image:=/bench/{c}/image")]
     return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
 
 
@@ -188,11 +213,11 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     domain = args.domain if args.domain is not None else os.getpid() % 100
     log_path = Path(tempfile.mkdtemp()) / "node.log"
     node = start_node(args, domain, log_path)
-    h = Harness(domain)
+    h = Harness(domain, camera_names(args.cameras))
     try:
         if not wait(lambda: h.label_maps or node.poll() is not None, 300) or node.poll() is not None:
             raise SystemExit(f"node did not start:\n{log_path.read_text()}")
-        wait(lambda: h.pub.get_subscription_count() > 0, 30)
+        wait(lambda: all(pub.get_subscription_count() > 0 for pub in h.pubs.values()), 30)
         height, width = args.size
         msg = image_msg(scene(height, width))
         one_at_a_time(h, msg, 3)  # warm-up
@@ -206,7 +231,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         h.close()
         node.send_signal(signal.SIGINT)
         node.wait(30)
-    result["setup"] = {"size": f"{height}x{width}", "input_size": args.input_size, "device": args.device,
+    result["setup"] = {"size": f"{height}x{width}", "cameras": args.cameras, "input_size": args.input_size,
+                       "device": args.device,
                        "qos_reliability": args.qos_reliability,
                        "weights": args.weights, "vocabulary": args.vocabulary,
                        "switch_to": args.switch_to, "rate_hz": args.rate, "cpu_count": os.cpu_count(),
@@ -216,7 +242,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
 def print_table(r: Dict[str, object]) -> None:
     s, o, st = r["setup"], r["one_at_a_time"], r["streaming"]
-    print(f"ov_seg node, {s['size']} rgb8 images, input_size {s['input_size']}, {s['device']}, "
+    print(f"ov_seg node, {s['cameras']} camera(s), {s['size']} rgb8 images, input_size {s['input_size']}, "
+          f"{s['device']}, "
           f"weights {s['weights']}, {len(s['vocabulary'])} classes, {s['cpu_count']} CPUs, "
           f"{s['qos_reliability']} input")
     print(f"{'measure':44s} {'p50':>9s} {'p95':>9s} {'other':>24s}")
@@ -246,6 +273,7 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0, help="streaming duration (s)")
     p.add_argument("--qos-reliability", default="best_effort", choices=["best_effort", "reliable"],
                    help="the node's image subscription (the bench publishes reliably)")
+    p.add_argument("--cameras", type=int, default=1, help="cameras served by the one node")
     p.add_argument("--domain", type=int, default=None)
     p.add_argument("--json", default="bench_node.json", help="where to write the results")
     args = p.parse_args()
