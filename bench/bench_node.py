@@ -70,6 +70,7 @@ class Harness:
         self.published: Dict[int, float] = {}  # stamp key -> time published (to every camera)
         self.latency: Dict[Tuple[str, int], float] = {}  # (camera, stamp key) -> labels received - published
         self.label_maps: List[tuple] = []  # (time received, dict)
+        self.arrivals: List[float] = []  # time each ~/labels message arrived
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(String, "/ov_seg/label_map", self._on_label_map, latched)
@@ -98,6 +99,7 @@ class Harness:
         now = time.monotonic()
         key = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
         with self.lock:
+            self.arrivals.append(now)
             if key in self.published:
                 self.latency[camera, key] = now - self.published[key]
 
@@ -173,6 +175,34 @@ def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str,
             "dropped": published - len(done), "fps_out": round(len(done) / duration, 2)}
 
 
+def switch_while_streaming(h: Harness, msg: Image, rate: float, names: List[str]) -> Dict[str, float]:
+    """Stream at `rate` Hz and switch the vocabulary meanwhile: do outputs keep coming while the new
+    names are encoded? Longest gap between outputs during the switch vs before it."""
+    stop = threading.Event()
+
+    def stream() -> None:
+        key = 3 * 10 ** 12
+        while not stop.is_set():
+            key += 1
+            h.publish(msg, key)
+            time.sleep(1.0 / rate)
+    thread = threading.Thread(target=stream, daemon=True)
+    thread.start()
+    time.sleep(5.0)
+    start = time.monotonic()
+    switch_s = vocabulary_switch(h, names)
+    end = time.monotonic()
+    stop.set()
+    thread.join()
+    with h.lock:
+        arrivals = list(h.arrivals)
+    before = np.diff([t for t in arrivals if start - 5.0 <= t < start])
+    during = np.diff([start] + [t for t in arrivals if start <= t <= end] + [end])
+    return {"switch_s": switch_s, "outputs_during_switch": len(during) - 1,
+            "gap_before_p50_s": round(float(np.median(before)), 3) if before.size else float("nan"),
+            "gap_during_max_s": round(float(during.max()), 3)}
+
+
 def vocabulary_switch(h: Harness, names: List[str]) -> float:
     """Seconds from the parameter request to the label map with `names` received."""
     start = time.monotonic()
@@ -226,6 +256,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             "streaming": streaming(h, msg, args.rate, args.duration),
             "vocabulary_switch_new_s": vocabulary_switch(h, args.switch_to),
             "vocabulary_switch_cached_s": vocabulary_switch(h, args.vocabulary),
+            "switch_while_streaming": switch_while_streaming(h, msg, args.rate, args.switch_while_streaming),
         }
     finally:
         h.close()
@@ -235,7 +266,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                        "device": args.device,
                        "qos_reliability": args.qos_reliability,
                        "weights": args.weights, "vocabulary": args.vocabulary,
-                       "switch_to": args.switch_to, "rate_hz": args.rate, "cpu_count": os.cpu_count(),
+                       "switch_to": args.switch_to, "switch_while_streaming": args.switch_while_streaming,
+                       "rate_hz": args.rate, "cpu_count": os.cpu_count(),
                        "machine": platform.processor() or platform.machine()}
     return result
 
@@ -256,6 +288,11 @@ def print_table(r: Dict[str, object]) -> None:
     print(f"{'vocabulary switch, %d new names (s)' % len(s['switch_to']):44s} "
           f"{r['vocabulary_switch_new_s']:9.2f}")
     print(f"{'vocabulary switch back, cached names (s)':44s} {r['vocabulary_switch_cached_s']:9.2f}")
+    w = r["switch_while_streaming"]
+    print(f"{'switch to %d new names while streaming (s)' % len(s['switch_while_streaming']):44s} "
+          f"{w['switch_s']:9.2f} {'':9s} {'%d outputs meanwhile' % w['outputs_during_switch']:>24s}")
+    print(f"{'  output gap: usual p50 / longest in switch (s)':44s} {w['gap_before_p50_s']:9.2f} "
+          f"{w['gap_during_max_s']:9.2f}")
 
 
 def main() -> None:
@@ -268,6 +305,9 @@ def main() -> None:
     p.add_argument("--input-size", type=int, default=448)
     p.add_argument("--vocabulary", default="floor,wall,door", type=lambda s: s.split(","))
     p.add_argument("--switch-to", default="person,chair,table", type=lambda s: s.split(","))
+    p.add_argument("--switch-while-streaming", type=lambda s: s.split(","),
+                   default="mug,bottle,keyboard,monitor,plant,sofa,lamp,window,shelf,box",
+                   help="new names switched to while frames stream (the frame loop must not stall)")
     p.add_argument("--frames", type=int, default=10, help="frames measured one at a time")
     p.add_argument("--rate", type=float, default=30.0, help="streaming rate (Hz)")
     p.add_argument("--duration", type=float, default=10.0, help="streaming duration (s)")

@@ -26,6 +26,8 @@ def remappings(cameras, topics):
     """One camera: image -> topic. Named cameras: <camera>/image -> topic with {camera} filled in
     (topics without {camera} stay unremapped, since all cameras would read the same one)."""
     if not cameras:
+        if any("{camera}" in topics[name] for name in INPUTS):
+            raise RuntimeError("a topic names {camera} but no cameras are given: add cameras:=\"[front, rear]\"")
         return [(name, topics[name]) for name in INPUTS]
     return [(f"{camera}/{name}", topics[name].replace("{camera}", camera))
             for camera in cameras for name in INPUTS if "{camera}" in topics[name]]
@@ -34,7 +36,7 @@ def remappings(cameras, topics):
 def _node(context, *args, **kwargs):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     overrides = {param: yaml.safe_load(arg(name)) if name in YAML_VALUED else arg(name)
-                 for name, param in OVERRIDES.items() if arg(name) != ""}
+                 for name, param in OVERRIDES.items() if arg(name) not in ("", "[]")}
     return [Node(
         package="ov_seg_ros", executable="ov_seg_node", name=arg("node_name"),
         namespace=arg("namespace"), output="screen", emulate_tty=True,

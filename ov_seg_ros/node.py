@@ -69,7 +69,8 @@ class OvSegNode(Node):
         self._label_map_pub = self.create_publisher(String, "~/label_map", qos(1, True, latched=True))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._activate(self._vocab, time.monotonic())
-        self._cameras = [CameraIO(self, name, self._cfg, self._on_image) for name in self._cfg["cameras"] or [""]]
+        self._cameras = {name: CameraIO(self, name, self._cfg, self._on_image)
+                         for name in self._cfg["cameras"] or [""]}
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._running = True
@@ -79,7 +80,7 @@ class OvSegNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
-            f"{self._cfg['device']}; subscribed to {', '.join(c.topic for c in self._cameras)}")
+            f"{self._cfg['device']}; subscribed to {', '.join(c.topic for c in self._cameras.values())}")
 
     # ------------------------------------------------------------------------ start-up
     def _declare_parameters(self) -> Dict[str, Any]:
@@ -212,13 +213,12 @@ class OvSegNode(Node):
         results = self.segmenter.segment_batch([f.rgb for f in frames], vocabulary=vocab)
         cfg = self._cfg
         banner = SEEDED_BANNER if SEEDED in (cfg["weights"], cfg["heads"]) else None
-        cameras = {c.name: c for c in self._cameras}
         with self._publish_lock:
             if vocab is not self._vocab:  # a newer label map is out: these results would contradict it
                 self._stats.count("dropped", len(frames))
                 return
             for frame, result in zip(frames, results):
-                if not cameras[frame.camera].publish(frame, result, cfg, banner):
+                if not self._cameras[frame.camera].publish(frame, result, cfg, banner):
                     self._stats.count("depth_unmatched")
         now = time.monotonic()
         for frame in frames:
@@ -238,7 +238,7 @@ class OvSegNode(Node):
             **{k: str(counts.get(k, 0)) for k in
                ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")},
             "device": str(self._cfg["device"]),
-            "cameras": ", ".join(c.topic for c in self._cameras),
+            "cameras": ", ".join(c.topic for c in self._cameras.values()),
             "vocabulary_size": str(len(vocab.names)),
             "vocabulary_version": str(vocab.version),
             "vocabulary": ", ".join(vocab.names),
