@@ -29,6 +29,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -71,9 +72,11 @@ class Harness:
         self.latency: Dict[Tuple[str, int], float] = {}  # (camera, stamp key) -> labels received - published
         self.label_maps: List[tuple] = []  # (time received, dict)
         self.arrivals: List[float] = []  # time each ~/labels message arrived
+        self.diagnostics: Dict[str, str] = {}  # the node's latest /diagnostics values
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.node.create_subscription(String, "/ov_seg/label_map", self._on_label_map, latched)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.pubs = {}
         for camera in cameras:
             prefix = f"{camera}/" if camera else ""
@@ -94,6 +97,10 @@ class Harness:
     def _on_label_map(self, msg: String) -> None:
         with self.lock:
             self.label_maps.append((time.monotonic(), json.loads(msg.data)))
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        with self.lock:
+            self.diagnostics = {kv.key: kv.value for kv in msg.status[0].values}
 
     def _on_labels(self, camera: str, msg: Image) -> None:
         now = time.monotonic()
@@ -258,6 +265,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             "vocabulary_switch_cached_s": vocabulary_switch(h, args.vocabulary),
             "switch_while_streaming": switch_while_streaming(h, msg, args.rate, args.switch_while_streaming),
         }
+        time.sleep(1.5)  # one more /diagnostics tick after the last frame
+        with h.lock:
+            result["node_memory_mib"] = {k: float(v) for k, v in h.diagnostics.items() if k.endswith("_mib")}
     finally:
         h.close()
         node.send_signal(signal.SIGINT)
@@ -293,6 +303,8 @@ def print_table(r: Dict[str, object]) -> None:
           f"{w['switch_s']:9.2f} {'':9s} {'%d outputs meanwhile' % w['outputs_during_switch']:>24s}")
     print(f"{'  output gap: usual p50 / longest in switch (s)':44s} {w['gap_before_p50_s']:9.2f} "
           f"{w['gap_during_max_s']:9.2f}")
+    for key, value in r["node_memory_mib"].items():  # peak_rss_mib, and device_peak_mib on CUDA
+        print(f"{'node ' + key.replace('_mib', '').replace('_', ' ') + ' (MiB)':44s} {value:9.0f}")
 
 
 def main() -> None:

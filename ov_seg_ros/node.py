@@ -238,6 +238,7 @@ class OvSegNode(Node):
             **{k: str(counts.get(k, 0)) for k in
                ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")},
             "device": str(self._cfg["device"]),
+            **{k: f"{v:.0f}" for k, v in self.segmenter.peak_memory_mib().items()},
             "cameras": ", ".join(c.topic for c in self._cameras.values()),
             "vocabulary_size": str(len(vocab.names)),
             "vocabulary_version": str(vocab.version),

@@ -463,8 +463,10 @@ def test_diagnostics(client):
     d = client.diagnostics()
     assert d["device"] == "cpu" and d["vocabulary_size"] == str(len(VOCAB))
     assert float(d["latency_p50_ms"]) > 0 and float(d["latency_p95_ms"]) >= float(d["latency_p50_ms"])
-    for key in ("frames_per_second", "dropped", "received", "bad_images"):
+    for key in ("frames_per_second", "dropped", "received", "bad_images", "batched", "cameras"):
         assert key in d
+    assert float(d["peak_rss_mib"]) > 300  # the CLIP towers alone are ~600 MB in fp32
+    assert "device_peak_mib" not in d  # only on CUDA
 
 
 def test_30hz_input_with_slow_inference_keeps_no_backlog(client):
