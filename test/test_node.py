@@ -459,6 +459,7 @@ def test_storm_of_bad_images_and_parameters_node_survives(client, node_process):
 
 
 def test_diagnostics(client):
+    client.publish_and_wait(make_image(random_image(32, 48), "rgb8", next_stamp()))  # runs alone too
     wait_until(lambda: int(client.diagnostics().get("processed", 0)) > 0, 10, "diagnostics")
     d = client.diagnostics()
     assert d["device"] == "cpu" and d["vocabulary_size"] == str(len(VOCAB))
