@@ -29,7 +29,7 @@ from std_msgs.msg import Header, String
 from . import convert
 from .camera_io import CameraIO, Frame, qos
 from .frames import FrameStats, LatestSlot, Throttle
-from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_vocabulary
+from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary
 from .segmenter import Segmenter
 from .visualize import SEEDED_BANNER, label_map_document
 from .vocabulary import Vocabulary
@@ -70,7 +70,7 @@ class OvSegNode(Node):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._activate(self._vocab, time.monotonic())
         self._cameras = {name: CameraIO(self, name, self._cfg, self._on_image)
-                         for name in self._cfg["cameras"] or [""]}
+                         for name in parse_cameras(self._cfg["cameras"])[0] or [""]}
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._running = True
@@ -84,15 +84,12 @@ class OvSegNode(Node):
 
     # ------------------------------------------------------------------------ start-up
     def _declare_parameters(self) -> Dict[str, Any]:
-        values = {}
         try:
             for spec in SPECS:
-                # An empty list default would be typed as a byte array: declare the type instead.
-                initial = Parameter.Type.STRING_ARRAY if spec.default == [] else spec.default
-                value = self.declare_parameter(spec.name, initial, descriptor(spec)).value
-                values[spec.name] = spec.default if value is None else value
+                self.declare_parameter(spec.name, spec.default, descriptor(spec))
         except Exception as e:  # out-of-range or wrongly typed overrides from a launch/params file
             raise StartupError(f"invalid parameter: {e}") from e
+        values = {spec.name: self.get_parameter(spec.name).value for spec in SPECS}
         reason = changes_reason(DEFAULTS, values)
         if reason:
             raise StartupError(f"invalid parameter: {reason}")

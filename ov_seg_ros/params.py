@@ -42,8 +42,8 @@ class ParamSpec:
     dynamic_typing: bool = False
 
 
-def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:
-    """Vocabulary as names: a string array, or one comma-separated string ("floor, door"), also
+def parse_names(value: Any, what: str = "vocabulary") -> Tuple[Optional[List[str]], Reason]:
+    """A list of names from a string array, or one comma-separated string ("floor, door"), also
     bracketed ("[floor, door]": what a launch file passes when it does not parse YAML)."""
     if isinstance(value, str):
         if value.strip().startswith("[") and value.strip().endswith("]"):  # YAML list kept as a string
@@ -51,12 +51,12 @@ def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:
         value = [v.strip().strip("'\"") for v in value.split(",")] if value.strip() else []
     elif isinstance(value, (list, tuple)):
         if any(not isinstance(v, str) for v in value):
-            return None, ("vocabulary must be a list of strings (got "
+            return None, (f"{what} must be a list of strings (got "
                           f"{type(value[0]).__name__} values; quote names such as 'on' or 'yes')")
         if len(value) == 1 and "," in value[0]:
             value = value[0].split(",")
     else:
-        return None, f"vocabulary must be a list of strings, got {type(value).__name__}"
+        return None, f"{what} must be a list of strings, got {type(value).__name__}"
     return [v.strip() for v in value], None
 
 
@@ -78,10 +78,18 @@ def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
     return None
 
 
-def cameras_reason(value: Any) -> Reason:
+def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:
+    return parse_names(value, "vocabulary")
+
+
+def parse_cameras(value: Any) -> Tuple[Optional[List[str]], Reason]:
+    """Camera names; none ("" or []) means one camera on the node's plain topic names."""
+    names, reason = parse_names(value, "cameras")
+    return names, reason or (cameras_reason(names) if names is not None else None)
+
+
+def cameras_reason(value: Sequence[str]) -> Reason:
     """Camera names become topic prefixes (`front/image`, `~/front/labels`): ROS name tokens, unique."""
-    if not isinstance(value, (list, tuple)) or any(not isinstance(v, str) for v in value):
-        return f"cameras must be a list of strings, got {value!r}"
     if len(value) > MAX_CAMERAS:
         return f"cameras holds at most {MAX_CAMERAS} names; got {len(value)}"
     for name in value:
@@ -143,11 +151,11 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("heads", "",
               "CLIP-DINOiser head checkpoint file; '' = default location, 'seeded' = untrained.",
               read_only=True),
-    ParamSpec("cameras", [],
-              "Names of the cameras this node serves with one model, e.g. [front, rear]: camera c reads "
-              "c/image (c/camera_info, c/depth) and publishes ~/c/labels etc.; frames of cameras that "
-              "wait together share one forward pass. Empty: one camera on image, ~/labels.",
-              read_only=True),
+    ParamSpec("cameras", "",
+              "Names of the cameras this node serves with one model, e.g. [front, rear] (string array or "
+              "one comma-separated string): camera c reads c/image (c/camera_info, c/depth) and publishes "
+              "~/c/labels etc.; frames of cameras that wait together share one forward pass. Empty: one "
+              "camera on image, ~/labels.", read_only=True, dynamic_typing=True),
     ParamSpec("qos_reliability", "best_effort",
               "Reliability of the image subscriptions; 'reliable' also matches only-reliable "
               "publishers such as some bag players.", read_only=True, choices=QOS_RELIABILITIES),
@@ -183,7 +191,7 @@ def value_reason(name: str, value: Any) -> Reason:
         names, reason = parse_vocabulary(value)
         return reason or vocabulary_reason(names, "mono16")
     if name == "cameras":
-        return cameras_reason(value)
+        return parse_cameras(value)[1]
     if spec.choices:
         return choice_reason(name, value, spec.choices)
     if spec.float_range is not None:

@@ -76,7 +76,8 @@ def test_mono8_holds_255_classes():
     ("cameras", ["2nd"], "relative ROS name"),
     ("cameras", [""], "relative ROS name"),
     ("cameras", [f"cam{i}" for i in range(17)], "at most 16"),
-    ("cameras", "front", "list of strings"),
+    ("cameras", 3, "list of strings"),
+    ("cameras", "front, front", "unique"),
 ])
 def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
     reason = p.changes_reason(p.DEFAULTS, {name: value})
@@ -87,7 +88,8 @@ def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
     ("method", "maskclip"), ("mode", "slide"), ("input_size", 0), ("input_size", 16),
     ("min_confidence", 1.0), ("overlay_alpha", 0.0), ("label_encoding", "mono8"),
     ("background", False), ("use_sim_time", True),
-    ("cameras", []), ("cameras", ["front", "rear"]), ("cameras", ["robot/left", "robot/right_2"]),
+    ("cameras", ""), ("cameras", []), ("cameras", ["front", "rear"]), ("cameras", "front, rear"),
+    ("cameras", ["robot/left", "robot/right_2"]),
 ])
 def test_good_values_pass(name, value):
     assert p.changes_reason(p.DEFAULTS, {name: value}) is None
@@ -103,6 +105,13 @@ def test_descriptors_carry_ranges_and_read_only():
         assert p.descriptor(p.SPEC_BY_NAME[name]).read_only, name
     assert "maskclip" in p.descriptor(p.SPEC_BY_NAME["method"]).description
     assert p.descriptor(p.SPEC_BY_NAME["vocabulary"]).dynamic_typing
+    assert p.descriptor(p.SPEC_BY_NAME["cameras"]).dynamic_typing
+
+
+@pytest.mark.parametrize("value, names", [("", []), ([], []), ("front, rear", ["front", "rear"]),
+                                          (["front", "rear"], ["front", "rear"]), ("[left]", ["left"])])
+def test_parse_cameras(value, names):
+    assert p.parse_cameras(value) == (names, None)
 
 
 def test_params_module_does_not_import_rclpy():
