@@ -73,15 +73,40 @@ def stamp_of(msg) -> int:
     return msg.header.stamp.sec
 
 
-class Client:
-    """A test-side rclpy node on its own context: collects every output and calls the parameter
-    services. Subscriptions are created label map first, so the executor hands it over first."""
+class SpinningNode:
+    """A test-side rclpy node on its own context, spun on a thread; `_start()` after the entities."""
 
-    def __init__(self, domain: int) -> None:
+    def __init__(self, domain: int, name: str) -> None:
         self.context = Context()
         rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node("ov_seg_test_client", context=self.context)
+        self.node = Node(name, context=self.context)
         self.lock = threading.Lock()
+
+    def _start(self) -> None:
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while not self._stop.is_set():
+            self.executor.spin_once(timeout_sec=0.05)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+class Client(SpinningNode):
+    """Collects every output of the node and calls its parameter services. Subscriptions are
+    created label map first, so the executor hands it over first."""
+
+    def __init__(self, domain: int) -> None:
+        super().__init__(domain, "ov_seg_test_client")
         self.received: List[tuple] = []  # (topic, msg) in executor order
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -96,28 +121,13 @@ class Client:
         self.depth_pub = self.node.create_publisher(Image, "/test/depth", reliable)
         self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
         self.get_client = self.node.create_client(GetParameters, "/ov_seg/get_parameters")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._start()
 
     def _keep(self, topic: str) -> Callable:
         def callback(msg) -> None:
             with self.lock:
                 self.received.append((topic, msg))
         return callback
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
     # ------------------------------------------------------------------ reading
     def messages(self, topic: str) -> List:
@@ -533,6 +543,16 @@ def package_prefix(root: Path) -> Path:
     return root
 
 
+def stop_launch(launch: subprocess.Popen) -> str:
+    """Ctrl-C `ros2 launch` as a user would and return everything it printed."""
+    launch.send_signal(signal.SIGINT)
+    try:
+        return launch.communicate(timeout=40)[0]
+    except subprocess.TimeoutExpired:
+        launch.kill()
+        return launch.communicate()[0]
+
+
 def test_ros2_launch_param_set_topic_echo(tmp_path):
     if shutil.which("ros2") is None:
         pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
@@ -568,11 +588,6 @@ def test_ros2_launch_param_set_topic_echo(tmp_path):
         assert "Setting parameter failed" in out and "vocabulary is empty" in out, out
         assert "person" in ros2("param", "get", "/ov_seg", "vocabulary")
     finally:
-        launch.send_signal(signal.SIGINT)
-        try:
-            log, _ = launch.communicate(timeout=40)
-        except subprocess.TimeoutExpired:
-            launch.kill()
-            log, _ = launch.communicate()
+        log = stop_launch(launch)
         ros2("daemon", "stop")
     assert "process has finished cleanly" in log, log[-3000:]

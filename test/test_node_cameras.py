@@ -2,43 +2,34 @@
 of cameras that wait together segmented in one forward pass."""
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from typing import Dict, List
 
 import numpy as np
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
 from conftest import interrupt, random_image
 from ov_seg_ros import convert
-from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, assert_same_labels, engine_labels, make_image,
-                       package_prefix, ros_env, stamp_of, wait_until)
+from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, SpinningNode, assert_same_labels, engine_labels,
+                       make_image, package_prefix, ros_env, stamp_of, stop_launch, wait_until)
 
 CAMERAS_DOMAIN = (DOMAIN + 2) % 100  # test_node uses DOMAIN and DOMAIN + 1
 CAMERAS = ("front", "rear")
 
 
-class TwoCameraClient:
+class TwoCameraClient(SpinningNode):
     """Publishes each camera's images on `image_topic` ({camera} filled in); collects
     /ov_seg/<camera>/labels and /diagnostics."""
 
     def __init__(self, domain: int = CAMERAS_DOMAIN, image_topic: str = "/mc/{camera}/image") -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node("ov_seg_cameras_client", context=self.context)
-        self.lock = threading.Lock()
+        super().__init__(domain, "ov_seg_cameras_client")
         self.labels: Dict[str, List[Image]] = {c: [] for c in CAMERAS}
         self.diagnostics: List[DiagnosticArray] = []
         reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
@@ -47,28 +38,13 @@ class TwoCameraClient:
             self.node.create_subscription(Image, f"/ov_seg/{c}/labels", self._keep(self.labels[c]), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
         self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
+        self._start()
 
     def _keep(self, store: list):
         def callback(msg) -> None:
             with self.lock:
                 store.append(msg)
         return callback
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
 
     def label(self, camera: str, stamp: int):
         with self.lock:
@@ -173,10 +149,5 @@ def test_ros2_launch_maps_each_camera_from_a_topic_pattern(tmp_path):
         assert all(client.label(c, 700) for c in CAMERAS)
     finally:
         client.close()
-        launch.send_signal(signal.SIGINT)
-        try:
-            log, _ = launch.communicate(timeout=40)
-        except subprocess.TimeoutExpired:
-            launch.kill()
-            log, _ = launch.communicate()
+        log = stop_launch(launch)
     assert "process has finished cleanly" in log, log[-3000:]
