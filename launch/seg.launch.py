@@ -25,6 +25,8 @@ INPUTS = ("image", "camera_info", "depth")
 def remappings(cameras, topics):
     """One camera: image -> topic. Named cameras: <camera>/image -> topic with {camera} filled in
     (topics without {camera} stay unremapped, since all cameras would read the same one)."""
+    if isinstance(cameras, str):  # cameras:=front or cameras:="front, rear"
+        cameras = [c.strip() for c in cameras.split(",") if c.strip()]
     if not cameras:
         if any("{camera}" in topics[name] for name in INPUTS):
             raise RuntimeError("a topic names {camera} but no cameras are given: add cameras:=\"[front, rear]\"")

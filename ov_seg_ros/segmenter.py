@@ -165,7 +165,7 @@ class Segmenter:
             validate_image(rgb)
         size = self.input_size if input_size is None else check_input_size(input_size)
         groups: Dict[Tuple[int, ...], List[int]] = {}
-        for i, rgb in enumerate(images):
+        for i, rgb in enumerate(images):  # slide mode batches an image's windows instead
             groups.setdefault(rgb.shape if self.mode == "whole" else (i,), []).append(i)
         results: List[Optional[Segmentation]] = [None] * len(images)
         for indices in groups.values():
