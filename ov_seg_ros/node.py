@@ -193,7 +193,7 @@ class OvSegNode(Node):
             except Exception as e:  # noqa: BLE001 - one bad frame must not end the worker
                 if not (self._running and self.context.ok()):
                     return  # shutting down: publishers are gone, nothing to report
-                self._stats.count("failed")
+                self._stats.count("failed", len(frames))
                 self._error_throttled(f"frame failed: {type(e).__name__}: {e}")
 
     def _apply_engine_changes(self) -> None:
