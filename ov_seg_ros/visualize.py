@@ -115,10 +115,12 @@ def palette(label_map: Mapping[int, str]) -> np.ndarray:
 
 def colorize(label_image: np.ndarray, label_map: Mapping[int, str]) -> np.ndarray:
     """HxW ids -> HxWx3 uint8 class colours (ids beyond the label map are grey)."""
-    table = palette(label_map)
+    return _colorize(label_image, palette(label_map))
+
+
+def _colorize(label_image: np.ndarray, table: np.ndarray) -> np.ndarray:
     ids = np.minimum(label_image.astype(np.int64), len(table))
-    table = np.vstack([table, np.array([BACKGROUND_COLOR], dtype=np.uint8)])
-    return table[ids]
+    return np.vstack([table, np.array([BACKGROUND_COLOR], dtype=np.uint8)])[ids]
 
 
 def load_font(size: int) -> ImageFont.ImageFont:
@@ -204,7 +206,8 @@ def render_overlay(rgb: np.ndarray, label_image: np.ndarray, label_map: Mapping[
         raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
     if label_image.shape != rgb.shape[:2]:
         raise ValueError(f"label image {label_image.shape} does not match image {rgb.shape[:2]}")
-    colors = colorize(label_image, label_map)
+    table = palette(label_map)  # once per frame, for the blend and the legend
+    colors = _colorize(label_image, table)
     out = rgb.astype(np.float32) * (1.0 - alpha) + colors.astype(np.float32) * alpha
     out[_boundaries(label_image)] = 255.0
     canvas = Image.fromarray(out.round().astype(np.uint8)).convert("RGBA")
@@ -214,7 +217,7 @@ def render_overlay(rgb: np.ndarray, label_image: np.ndarray, label_map: Mapping[
     font_px = max(8, round(h / 32))  # 15 px at 480 rows
     band = draw_banner(draw, banner, canvas.size, font_px + 1) if banner else 0
     entries = _legend_entries(label_image, label_map)
-    _draw_legend(draw, entries, palette(label_map), font_px, h - band)
+    _draw_legend(draw, entries, table, font_px, h - band)
     return np.asarray(Image.alpha_composite(canvas, layer).convert("RGB"))
 
 
