@@ -1,6 +1,7 @@
 """ov_seg_ros: open-vocabulary semantic segmentation (CLIP-DINOiser) with a ROS 2 shell.
 
-The engine (Segmenter) is importable without ROS; `ov_seg_ros.node` is the only module using rclpy.
+The engine (Segmenter) is importable without ROS; only the node, its per-camera topics (camera_io)
+and the demo player use rclpy.
 Exports load lazily, so torch-free modules (visualize, pointcloud, the demo player) start fast.
 """
 from importlib import import_module

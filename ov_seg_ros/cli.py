@@ -113,10 +113,10 @@ def build_segmenter(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    images = list_images(args.input)
     if not args.input.exists():
         print(f"ov-seg: {args.input}: no such file or folder", file=sys.stderr)
         return EXIT_SETUP
+    images = list_images(args.input)
     if not images:
         print(f"ov-seg: {args.input}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
         return EXIT_SETUP
