@@ -1,10 +1,22 @@
-"""Shared, seeded engine for the tests: built once per session (about 6 s on 2 cores)."""
+"""Shared test pieces: the seeded engine (built once per session, about 6 s on 2 cores), images,
+ROS domains and an install prefix for the ros2 CLI."""
+import os
+import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parents[1]
+# One ROS domain per group of DDS tests, offset from the pid so concurrent runs rarely share one.
+DOMAIN_OFFSETS = {"node": 0, "ros2_cli": 1, "demo_launch": 2, "demo_player": 3, "overlay_saver": 4,
+                  "cameras": 5, "cameras_launch": 6}
+
+
+def ros_domain(group: str) -> int:
+    return (os.getpid() + DOMAIN_OFFSETS[group]) % 100  # 0..101 are valid on loopback
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +58,25 @@ def interrupt(proc, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def install_prefix(root: Path) -> Path:
+    """What `pip install .` / `colcon build` put where ros2 launch and ros2 run look, from this tree."""
+    share = root / "share"
+    (share / "ament_index/resource_index/packages").mkdir(parents=True)
+    (share / "ament_index/resource_index/packages/ov_seg_ros").touch()
+    for sub, pattern in (("launch", "launch/*.launch.py"), ("config", "config/*"), ("demo", "demo/*")):
+        (share / "ov_seg_ros" / sub).mkdir(parents=True)
+        for f in REPO.glob(pattern):
+            shutil.copy(f, share / "ov_seg_ros" / sub)
+    shutil.copy(REPO / "package.xml", share / "ov_seg_ros")
+    (root / "lib/ov_seg_ros").mkdir(parents=True)
+    for script in ("ov_seg_node", "ov_seg_demo_player"):
+        shutil.copy(REPO / "scripts" / script, root / "lib/ov_seg_ros")
+    return root
+
+
+def ament_prefix_path(root: Path) -> str:
+    """AMENT_PREFIX_PATH with this tree installed under `root` first, then the venv's own."""
+    return os.pathsep.join(p for p in (str(install_prefix(root)), sys.prefix, os.environ.get("AMENT_PREFIX_PATH"))
+                           if p)

@@ -2,34 +2,17 @@
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import interrupt
+from conftest import ament_prefix_path, interrupt, ros_domain
 
 REPO = Path(__file__).resolve().parents[1]
-DOMAIN = (os.getpid() + 2) % 100  # test_node.py uses pid % 100 and +1, test_demo_player +3
+DOMAIN = ros_domain("demo_launch")
 START_TIMEOUT = 180.0  # torch import + seeded CLIP + vocabulary encoding on 2 cores
-
-
-def install_prefix(root: Path) -> Path:
-    """What `pip install .` puts where ros2 launch / ros2 run look, copied from this tree."""
-    share = root / "share"
-    (share / "ament_index/resource_index/packages").mkdir(parents=True)
-    (share / "ament_index/resource_index/packages/ov_seg_ros").touch()
-    for sub, pattern in (("launch", "launch/*.launch.py"), ("config", "config/*"), ("demo", "demo/*")):
-        (share / "ov_seg_ros" / sub).mkdir(parents=True)
-        for f in REPO.glob(pattern):
-            shutil.copy(f, share / "ov_seg_ros" / sub)
-    shutil.copy(REPO / "package.xml", share / "ov_seg_ros")
-    (root / "lib/ov_seg_ros").mkdir(parents=True)
-    for script in ("ov_seg_node", "ov_seg_demo_player"):
-        shutil.copy(REPO / "scripts" / script, root / "lib/ov_seg_ros")
-    return root
 
 
 def launch_env(tmp_path: Path) -> dict:
@@ -39,9 +22,7 @@ def launch_env(tmp_path: Path) -> dict:
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
         "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path / "home"),  # no cached weights: auto -> seeded
         "HF_HUB_CACHE": str(tmp_path / "empty_hub"),
-        "AMENT_PREFIX_PATH": os.pathsep.join(
-            p for p in (str(install_prefix(tmp_path / "install")), sys.prefix, os.environ.get("AMENT_PREFIX_PATH"))
-            if p),
+        "AMENT_PREFIX_PATH": ament_prefix_path(tmp_path / "install"),
     })
     return env
 

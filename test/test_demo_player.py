@@ -1,5 +1,4 @@
 """The bundled demo: files consistent with each other, and the player's three topics in step over DDS."""
-import os
 import time
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from conftest import ros_domain
 from ov_seg_ros.demo_player import FRAME_ID, DemoPlayer, default_demo_dir, load_camera_info, load_frames
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
@@ -46,7 +46,7 @@ def test_floor_depth_matches_the_intrinsics():
 
 
 def test_player_publishes_matching_stamps_and_frame_ids():
-    with rclpy.init(domain_id=(os.getpid() + 3) % 100):  # test_node.py uses pid % 100 and +1
+    with rclpy.init(domain_id=ros_domain("demo_player")):
         player = DemoPlayer()
         listener = Node("listener")
         got = {}
@@ -86,7 +86,7 @@ def test_overlay_saver_writes_what_the_node_publishes(tmp_path):
     from PIL import Image as PILImage
     from ov_seg_ros.convert import to_image
     from ov_seg_ros.demo_player import OverlaySaver
-    with rclpy.init(domain_id=(os.getpid() + 4) % 100):
+    with rclpy.init(domain_id=ros_domain("overlay_saver")):
         node = rclpy.create_node("saver_test")
         saver = OverlaySaver(node, tmp_path / "out", frames=2, topic="/test/overlay")
         rgb = np.zeros((4, 6, 3), np.uint8)

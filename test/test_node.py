@@ -28,13 +28,13 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from conftest import interrupt, random_image
+from conftest import ament_prefix_path, interrupt, random_image, ros_domain
 from ov_seg_ros import convert
 from ov_seg_ros.pointcloud import from_pointcloud2
 
 REPO = Path(__file__).resolve().parents[1]
-DOMAIN = os.getpid() % 100  # unique per test run; 0..101 are valid on loopback
-CLI_DOMAIN = (DOMAIN + 1) % 100
+DOMAIN = ros_domain("node")
+CLI_DOMAIN = ros_domain("ros2_cli")
 VOCAB = ["floor", "door"]
 OUTPUTS = ("labels", "confidence", "objectness", "overlay", "camera_info")
 CLOUD = ("points",)
@@ -528,21 +528,6 @@ def test_missing_weights_is_a_clear_fatal_error(tmp_path):
 
 
 # ------------------------------------------------------------------------------- ros2 CLI
-def package_prefix(root: Path) -> Path:
-    """What `colcon build` / `pip install .` would install for ros2 launch to find, from this tree."""
-    share = root / "share"
-    (share / "ament_index/resource_index/packages").mkdir(parents=True)
-    (share / "ament_index/resource_index/packages/ov_seg_ros").touch()
-    for sub, pattern in (("launch", "launch/*.launch.py"), ("config", "config/*")):
-        (share / "ov_seg_ros" / sub).mkdir(parents=True)
-        for f in REPO.glob(pattern):
-            shutil.copy(f, share / "ov_seg_ros" / sub)
-    shutil.copy(REPO / "package.xml", share / "ov_seg_ros")
-    (root / "lib/ov_seg_ros").mkdir(parents=True)
-    shutil.copy(REPO / "scripts/ov_seg_node", root / "lib/ov_seg_ros")
-    return root
-
-
 def stop_launch(launch: subprocess.Popen) -> str:
     """Ctrl-C `ros2 launch` as a user would and return everything it printed."""
     launch.send_signal(signal.SIGINT)
@@ -557,9 +542,7 @@ def test_ros2_launch_param_set_topic_echo(tmp_path):
     if shutil.which("ros2") is None:
         pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
     env = ros_env(CLI_DOMAIN)
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join(
-        p for p in (str(package_prefix(tmp_path / "install")), sys.prefix, env.get("AMENT_PREFIX_PATH"))
-        if p)
+    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
 
     def ros2(*args: str, timeout: int = 30) -> str:
         done = subprocess.run(["timeout", "-k", "5", "-s", "INT", str(timeout), "ros2", *args],

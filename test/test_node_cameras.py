@@ -15,12 +15,12 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from conftest import interrupt, random_image
+from conftest import ament_prefix_path, interrupt, random_image, ros_domain
 from ov_seg_ros import convert
-from test_node import (DOMAIN, REPO, START_TIMEOUT, VOCAB, SpinningNode, assert_same_labels, engine_labels,
-                       make_image, package_prefix, ros_env, stamp_of, stop_launch, wait_until)
+from test_node import (REPO, START_TIMEOUT, VOCAB, SpinningNode, assert_same_labels, engine_labels, make_image,
+                       ros_env, stamp_of, stop_launch, wait_until)
 
-CAMERAS_DOMAIN = (DOMAIN + 2) % 100  # test_node uses DOMAIN and DOMAIN + 1
+CAMERAS_DOMAIN = ros_domain("cameras")
 CAMERAS = ("front", "rear")
 
 
@@ -126,10 +126,9 @@ def test_cameras_parameter_is_read_only(two_cameras):
 def test_ros2_launch_maps_each_camera_from_a_topic_pattern(tmp_path):
     if shutil.which("ros2") is None:
         pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
-    domain = (DOMAIN + 3) % 100
+    domain = ros_domain("cameras_launch")
     env = ros_env(domain)
-    env["AMENT_PREFIX_PATH"] = os.pathsep.join(
-        p for p in (str(package_prefix(tmp_path / "install")), sys.prefix, env.get("AMENT_PREFIX_PATH")) if p)
+    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
     launch = subprocess.Popen(
         ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
          "weights:=seeded", "heads:=seeded", "vocabulary:=[floor, door]", f"cameras:=[{', '.join(CAMERAS)}]",
