@@ -4,6 +4,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
+from typing import Dict
 
 import numpy as np
 import pytest
@@ -17,6 +18,13 @@ DOMAIN_OFFSETS = {"node": 0, "ros2_cli": 1, "demo_launch": 2, "demo_player": 3, 
 
 def ros_domain(group: str) -> int:
     return (os.getpid() + DOMAIN_OFFSETS[group]) % 100  # 0..101 are valid on loopback
+
+
+def ros_env(domain: int) -> Dict[str, str]:
+    """Environment for a ROS process of this checkout on `domain`, DDS on loopback, unbuffered logs."""
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,4 @@
 """`ros2 launch ov_seg_ros demo.launch.py` from a fresh install: overlay (with the seeded banner) and points."""
-import os
 import shutil
 import subprocess
 import time
@@ -8,19 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import ament_prefix_path, interrupt, ros_domain
+from conftest import ament_prefix_path, interrupt, ros_domain, ros_env
 
-REPO = Path(__file__).resolve().parents[1]
 DOMAIN = ros_domain("demo_launch")
 START_TIMEOUT = 180.0  # torch import + seeded CLIP + vocabulary encoding on 2 cores
 
 
 def launch_env(tmp_path: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("OV_SEG_WEIGHTS", "OV_SEG_HEADS")}
+    env = {k: v for k, v in ros_env(DOMAIN).items() if k not in ("OV_SEG_WEIGHTS", "OV_SEG_HEADS")}
     env.update({
-        "ROS_DOMAIN_ID": str(DOMAIN), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
-        "PYTHONUNBUFFERED": "1", "HOME": str(tmp_path / "home"),  # no cached weights: auto -> seeded
+        "HOME": str(tmp_path / "home"),  # no cached weights: auto -> seeded
         "HF_HUB_CACHE": str(tmp_path / "empty_hub"),
         "AMENT_PREFIX_PATH": ament_prefix_path(tmp_path / "install"),
     })

@@ -28,7 +28,7 @@ from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from conftest import ament_prefix_path, interrupt, random_image, ros_domain
+from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
 from ov_seg_ros import convert
 from ov_seg_ros.pointcloud import from_pointcloud2
 
@@ -39,12 +39,6 @@ VOCAB = ["floor", "door"]
 OUTPUTS = ("labels", "confidence", "objectness", "overlay", "camera_info")
 CLOUD = ("points",)
 START_TIMEOUT = 180.0  # node start: torch import + seeded CLIP + 2 classes × 80 prompts on 2 cores
-
-
-def ros_env(domain: int) -> Dict[str, str]:
-    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, period: float = 0.02):

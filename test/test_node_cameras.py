@@ -15,10 +15,10 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 
-from conftest import ament_prefix_path, interrupt, random_image, ros_domain
+from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
 from ov_seg_ros import convert
 from test_node import (REPO, START_TIMEOUT, VOCAB, SpinningNode, assert_same_labels, engine_labels, make_image,
-                       ros_env, stamp_of, stop_launch, wait_until)
+                       stamp_of, stop_launch, wait_until)
 
 CAMERAS_DOMAIN = ros_domain("cameras")
 CAMERAS = ("front", "rear")
