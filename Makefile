@@ -1,6 +1,7 @@
 # make demo  : set up (first time only) and run the node on the bundled image sequence
 # make test  : set up (first time only) and run the test suite
 # make bench : engine and node benchmarks (tables on stdout, JSON in bench/results/)
+# make gpu-check : on a CUDA machine, CUDA tests + engine and node benchmarks on cuda, one table
 SHELL := /bin/bash
 ENV := source tools/env.sh &&
 
@@ -21,4 +22,7 @@ test: install
 bench: install
 	$(ENV) python bench/bench_engine.py && python bench/bench_node.py
 
-.PHONY: setup install demo test bench
+gpu-check:
+	$(if $(wildcard .venv/bin/activate),$(ENV)) bash tools/gpu_check.sh
+
+.PHONY: setup install demo test bench gpu-check

@@ -92,6 +92,21 @@ def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
     return rows
 
 
+def bench_batches(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
+    """Frames/s when `segment_batch` gets several same-size frames (cameras, or a recording offline)."""
+    height, width = args.sizes[min(1, len(args.sizes) - 1)]
+    rng = np.random.default_rng(1)
+    rows = []
+    for batch in args.batches:
+        images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
+        times = time_calls(lambda: seg.segment_batch(images), args.iters, args.warmup, seg.device)
+        rows.append({"size": f"{height}x{width}", "batch": batch, "fps": float(batch / times.mean()),
+                     "p50_ms_per_batch": float(np.percentile(times, 50) * 1e3)})
+        print(f"batch {batch:3d} x {height}x{width}: {rows[-1]['fps']:8.2f} frames/s "
+              f"({rows[-1]['p50_ms_per_batch']:.1f} ms per batch p50)", flush=True)
+    return rows
+
+
 def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
     """Same 448×448 input, same weights, fp32: the upstream-style pass vs ours, alternating, outputs compared."""
     from bench.reference_impl import ReferencePath
@@ -197,6 +212,8 @@ def main() -> None:
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--ref-iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--batches", type=lambda t: [int(v) for v in t.split(",")], default=[1, 4],
+                        help="segment_batch sizes timed on the second size (default 1,4; GPU: 1,4,8,16)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     args = parser.parse_args()
 
@@ -217,6 +234,7 @@ def main() -> None:
     header = f"{'image':>10} {'method':>14} {'mode':>6} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'RSS MiB':>8}"
     print(header + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
     rows = bench_configs(seg, args)
+    batches = bench_batches(seg, args)
     versus = bench_against_reference(seg, args)
     print_versus(versus)
     main_row = [r for r in rows if (r["size"], r["method"], r["mode"]) == ("448x448", "clip_dinoiser", "whole")]
@@ -227,6 +245,7 @@ def main() -> None:
               f"{achieved / peak:.0%} of this device's {args.precision} matmul peak ({peak / 1e12:.2f} TFLOP/s)")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine, "configs": rows, "versus_reference": versus,
+                                          "batches": batches,
                                           "vocabulary_switch": switch}, indent=2))
     print(f"wrote {args.out}")
 

@@ -21,9 +21,10 @@ STD = torch.tensor((0.26862954, 0.26130258, 0.27577711)).view(1, 3, 1, 1)
 def reference_text_embeddings(clip, tokenizer, names: Sequence[str]) -> torch.Tensor:
     """Per class: encode_text over the full 77-token context, normalise, mean, normalise."""
     out = []
+    device = next(clip.parameters()).device
     with torch.inference_mode():
         for name in names:
-            e = clip.encode_text(tokenizer([t(name) for t in OPENAI_IMAGENET_TEMPLATES]))
+            e = clip.encode_text(tokenizer([t(name) for t in OPENAI_IMAGENET_TEMPLATES]).to(device))
             out.append(F.normalize(F.normalize(e, dim=-1).mean(0), dim=-1))
     return torch.stack(out)
 
@@ -66,7 +67,7 @@ class ReferencePath:
     def __call__(self, image01: torch.Tensor, text: torch.Tensor, background: bool, pool: bool = True):
         """image01: 1×3×H×W in [0,1]. Returns dict of features, objectness, maskclip_probs, probs."""
         pad_h, pad_w = (-image01.shape[-2]) % 16, (-image01.shape[-1]) % 16
-        x = (F.pad(image01, (0, pad_w, 0, pad_h)) - MEAN) / STD
+        x = (F.pad(image01, (0, pad_w, 0, pad_h)) - MEAN.to(image01.device)) / STD.to(image01.device)
         h, w = x.shape[-2] // 16, x.shape[-1] // 16
         taps = {}
         blocks = self.visual.transformer.resblocks
