@@ -88,6 +88,33 @@ def to_rgb(msg: Image) -> np.ndarray:
     return np.ascontiguousarray(pixels[:, :, :3])
 
 
+def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
+    """A CompressedImage payload (JPEG or PNG, as image_transport writes it) -> H x W x 3 uint8 RGB.
+
+    `fmt` is the message's `format`: "jpeg", "png", or image_transport's "rgb8; jpeg compressed bgr8".
+    The codec is told by the payload itself; the word after "compressed" says the channel order the
+    encoder was given (bgr8 unless stated otherwise, as OpenCV writes it).
+    """
+    import cv2  # OpenCV decodes; imported here so that message conversion alone does not need it
+
+    buffer = np.frombuffer(bytes(data) if not isinstance(data, np.ndarray) else data, dtype=np.uint8)
+    if buffer.size == 0:
+        raise ImageConversionError(f"compressed image ({fmt!r}) has no data")
+    pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise ImageConversionError(f"compressed image ({fmt!r}, {buffer.size} bytes) could not be decoded "
+                                   "as JPEG or PNG")
+    if pixels.dtype == np.uint16:
+        pixels = mono16_to_8bit(pixels) if pixels.ndim == 2 else (pixels >> 8).astype(np.uint8)
+    if pixels.ndim == 2:
+        return cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
+    order = fmt.split("compressed", 1)[1].strip() if "compressed" in fmt else "bgr8"
+    if order.startswith("rgb"):  # the encoder was given RGB bytes: they come back as they went in
+        return np.ascontiguousarray(pixels[:, :, :3])
+    code = cv2.COLOR_BGRA2RGB if pixels.shape[2] == 4 else cv2.COLOR_BGR2RGB
+    return cv2.cvtColor(pixels, code)
+
+
 def depth_to_metres(msg: Image) -> np.ndarray:
     """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres."""
     return metres_from_depth(image_array(msg, DEPTH_INPUTS), msg.encoding)
