@@ -21,6 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from .convert import ImageConversionError, to_image, to_rgb
+from .ros_session import ros_session
 
 FRAME_ID = "camera_color_optical_frame"
 
@@ -125,8 +126,10 @@ class OverlaySaver:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        with rclpy.init(args=argv):
-            rclpy.spin(DemoPlayer())
+        with ros_session(args=argv) as transport:
+            player = DemoPlayer()
+            player.get_logger().info(transport)
+            rclpy.spin(player)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     return 0

@@ -30,6 +30,7 @@ from . import convert
 from .camera_io import CameraIO, Frame, qos
 from .frames import FrameStats, LatestSlot, Throttle
 from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary
+from .ros_session import ros_session
 from .segmenter import Segmenter
 from .visualize import SEEDED_BANNER, label_map_document
 from .vocabulary import Vocabulary
@@ -270,8 +271,9 @@ class OvSegNode(Node):
 
 def main(args: Optional[Sequence[str]] = None) -> int:
     """Entry point of `ov_seg_node`: 0 on a clean shutdown, 1 when the node cannot start."""
-    with rclpy.init(args=args):
+    with ros_session(args=args) as transport:
         logger = get_logger(NODE_NAME)
+        logger.info(transport)
         try:
             node = OvSegNode()
         except WeightsNotFoundError as e:

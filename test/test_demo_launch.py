@@ -28,8 +28,10 @@ def first_messages(domain: int, timeout: float) -> dict:
     from rclpy.node import Node
     from sensor_msgs.msg import Image, PointCloud2
 
+    from ov_seg_ros.ros_session import ros_session
+
     got = {}
-    with rclpy.init(domain_id=domain):
+    with ros_session(domain_id=domain, transport=False):
         node = Node("demo_launch_probe")
         node.create_subscription(Image, "/ov_seg/overlay", lambda m: got.setdefault("overlay", m), 2)
         node.create_subscription(PointCloud2, "/ov_seg/points", lambda m: got.setdefault("points", m), 2)

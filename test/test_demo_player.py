@@ -11,6 +11,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from conftest import ros_domain
 from ov_seg_ros.demo_player import FRAME_ID, DemoPlayer, default_demo_dir, load_camera_info, load_frames
+from ov_seg_ros.ros_session import ros_session
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 
@@ -46,7 +47,7 @@ def test_floor_depth_matches_the_intrinsics():
 
 
 def test_player_publishes_matching_stamps_and_frame_ids():
-    with rclpy.init(domain_id=ros_domain("demo_player")):
+    with ros_session(domain_id=ros_domain("demo_player"), transport=False):
         player = DemoPlayer()
         listener = Node("listener")
         got = {}
@@ -86,7 +87,7 @@ def test_overlay_saver_writes_what_the_node_publishes(tmp_path):
     from PIL import Image as PILImage
     from ov_seg_ros.convert import to_image
     from ov_seg_ros.demo_player import OverlaySaver
-    with rclpy.init(domain_id=ros_domain("overlay_saver")):
+    with ros_session(domain_id=ros_domain("overlay_saver"), transport=False):
         node = rclpy.create_node("saver_test")
         saver = OverlaySaver(node, tmp_path / "out", frames=2, topic="/test/overlay")
         rgb = np.zeros((4, 6, 3), np.uint8)
