@@ -15,6 +15,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 import torch
 
+from .clip_layout import check_layout
 from .auto_weights import (CLIP_ENV, DEFAULT_CLIP_WEIGHTS, DEFAULT_HEADS_PATH, HEADS_ENV, HEADS_URL,  # noqa: F401
                            SEEDED, cached_heads)
 
@@ -78,6 +79,7 @@ def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
         model = open_clip.create_model(CLIP_ARCH, pretrained=None)
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         model.load_state_dict(seeded_state_dict(shapes), strict=True)
+        check_layout(model)
         return model.eval()
     looks_like_path = os.sep in weights or Path(weights).suffix in {".bin", ".pt", ".pth", ".safetensors"}
     if looks_like_path and not Path(weights).is_file():
@@ -89,6 +91,7 @@ def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
         model = open_clip.create_model(CLIP_ARCH, pretrained=weights)
     except Exception as exc:  # hub unreachable, corrupt file, ...
         raise WeightsNotFoundError(_missing_clip_message(weights, f"{type(exc).__name__}: {exc}")) from exc
+    check_layout(model)
     return model.eval()
 
 

@@ -1,4 +1,5 @@
 """Network pieces against their definitions: guided pooling, background rule, positional embedding."""
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -71,3 +72,23 @@ def test_chunked_pooling_equals_the_full_matrix():
     full = pool_by_correlation(features, threshold_correlations(torch.einsum("bcn,bcm->bnm", keys, keys)))
     for budget in (2 * 35 * 35, 2 * 35 * 4, 1):  # one block, 4-row blocks, single rows
         torch.testing.assert_close(pool_guided(features, keys, max_elements=budget), full, atol=1e-5, rtol=1e-5)
+
+
+def test_open_clip_layout_change_is_a_clear_error():
+    """An open_clip that builds the model differently fails at load, naming its version and the change."""
+    import open_clip
+
+    from ov_seg_ros.clip_layout import UnsupportedOpenClipError, check_layout, layout_problems
+    from ov_seg_ros.weights import load_clip
+
+    clip = load_clip("seeded")  # a private copy: the checks below mutate it
+    assert layout_problems(clip) == []
+    clip.text_pool_type = "first"
+    clip.visual.attn_pool = torch.nn.Identity()
+    del clip.visual.transformer.resblocks[3].ls_2
+    problems = layout_problems(clip)
+    assert any("text_pool_type" in p for p in problems)
+    assert any("attn_pool" in p for p in problems)
+    assert any("block 3: ls_2 missing" in p for p in problems)
+    with pytest.raises(UnsupportedOpenClipError, match=f"open_clip {open_clip.__version__}"):
+        check_layout(clip)
