@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PATCH = 16
 HEAD_LAYER = 9  # feats_idx -3 of 12 blocks: the heads read this block's ln_2 output
 CORRELATION_THRESHOLD = 0.2  # gamma: correlations below it do not pool
 CONFIDENCE_THRESHOLD = 0.99  # delta: below it a non-salient patch becomes background
@@ -140,13 +139,13 @@ class CLIPDINOiser(nn.Module):
         keys = self.correlation_keys(tap)
         return correlation_matrix(keys, keys)
 
-    def forward(self, x: torch.Tensor, pool: bool = True) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns (pooled or raw features B×512×h×w, raw MaskCLIP features, objectness B×h×w)."""
+    def forward(self, x: torch.Tensor, pool: bool = True) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Returns (features B×512×h×w: guided-pooled, or MaskCLIP's own without `pool`; objectness B×h×w)."""
         features, tap = self.encode_image(x)
         objectness = self.objectness(tap)
-        if not pool:
-            return features, features, objectness
-        return pool_guided(features, self.correlation_keys(tap)), features, objectness
+        if pool:
+            features = pool_guided(features, self.correlation_keys(tap))
+        return features, objectness
 
 
 def _to_grid(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:

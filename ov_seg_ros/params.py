@@ -11,12 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .model import PATCH
-from .segmenter import MAX_LONG_SIDE, METHODS, MODES, check_input_size
-from .segmenter import PRECISIONS as _PRECISION_DTYPES
+from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
 from .vocabulary import vocabulary_error
 
-PRECISIONS = tuple(_PRECISION_DTYPES)
+PRECISIONS = PRECISION_NAMES
 QOS_RELIABILITIES = ("best_effort", "reliable")
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
@@ -67,15 +65,7 @@ def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
     if capacity is not None and len(names) > capacity:
         return (f"vocabulary has {len(names)} classes but label_encoding {label_encoding!r} "
                 f"holds at most {capacity}; use mono16")
-    reason = vocabulary_error(list(names), background)  # the engine's own rules, one source of truth
-    if reason:
-        return reason
-    folded = [n.strip().casefold() for n in names]
-    for i, name in enumerate(folded):
-        if name in folded[:i]:
-            first = names[folded.index(name)]
-            return f"duplicate class names differing only in case: {first!r}, {names[i]!r}"
-    return None
+    return vocabulary_error(list(names), background)  # the engine's own rules, one source of truth
 
 
 def parse_vocabulary(value: Any) -> Tuple[Optional[List[str]], Reason]:

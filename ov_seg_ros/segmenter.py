@@ -11,17 +11,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import PATCH, CLIPDINOiser, apply_background_rule, classify
+from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
+from .model import CLIPDINOiser, apply_background_rule, classify
 from .text import TextEmbeddingCache
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
 from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
 
-METHODS = ("clip_dinoiser", "maskclip")
-MODES = ("whole", "slide")
-PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16)))
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
 SLIDE_STRIDE = 224  # ... every 224 pixels
-MAX_LONG_SIDE = 2048  # mmseg Resize(img_scale=(2048, 448), keep_ratio=True)
 
 
 @dataclass
@@ -34,10 +32,6 @@ class Segmentation:
     labels: np.ndarray  # H×W int64 class index into `classes`
     confidence: np.ndarray  # H×W float32, probability of the chosen class
     vocabulary: Vocabulary
-
-    @property
-    def classes(self) -> List[str]:
-        return list(self.vocabulary.classes)
 
     def label_image(self, min_confidence: float = 0.0) -> np.ndarray:
         """uint16 ids: 0 = background/unlabelled (or below min_confidence), k = vocabulary.names[k-1]."""
@@ -52,14 +46,6 @@ def validate_image(rgb: np.ndarray) -> None:
         raise ValueError(f"expected an H×W×3 uint8 RGB image, got {desc}")
     if rgb.shape[0] < 1 or rgb.shape[1] < 1:
         raise ValueError(f"image has zero size {rgb.shape[:2]}")
-
-
-def check_input_size(size: int) -> int:
-    """`size` when it is 0 (native) or a usable short side; ValueError otherwise."""
-    if size and not PATCH <= size <= MAX_LONG_SIDE:
-        raise ValueError(f"input_size must be 0 (native size) or at least {PATCH} and at most "
-                         f"{MAX_LONG_SIDE}; got {size}")
-    return size
 
 
 def resized_shape(height: int, width: int, short_side: int) -> Tuple[int, int]:
@@ -219,7 +205,7 @@ class Segmenter:
         """x: B×3×H×W in [0,1], any size. Returns probs B×K×h×w and objectness B×h×w (padded grid)."""
         pad_h, pad_w = (-x.shape[-2]) % PATCH, (-x.shape[-1]) % PATCH
         x = F.pad(x, (0, pad_w, 0, pad_h))  # zero = black, before normalisation, as upstream
-        features, _, objectness = self.network(x, pool=self.method == "clip_dinoiser")
+        features, objectness = self.network(x, pool=self.method == "clip_dinoiser")
         probs = classify(features, vocab.embeddings)
         if self.method == "clip_dinoiser":
             probs = apply_background_rule(probs, objectness.float(), vocab.background_index)

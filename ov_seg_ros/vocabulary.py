@@ -28,10 +28,15 @@ def vocabulary_error(names: Sequence[str], background: bool = True,
     too_long = [n for n in stripped if len(n) > MAX_NAME_LENGTH]
     if too_long:
         return f"class name longer than {MAX_NAME_LENGTH} characters: {too_long[0][:40]!r}..."
-    duplicates = sorted({n for n in stripped if stripped.count(n) > 1})
+    # CLIP's tokenizer lower-cases, so "Cup" and "cup" are one class twice: compare folded names.
+    folded = [n.casefold() for n in stripped]
+    duplicates = [n for i, n in enumerate(stripped) if folded[i] in folded[:i]]
     if duplicates:
-        return f"duplicate class names: {duplicates}"
-    if BACKGROUND in stripped:
+        first = {f: n for n, f in reversed(list(zip(stripped, folded)))}
+        pairs = sorted({f"{first[d.casefold()]!r} and {d!r}" if first[d.casefold()] != d else repr(d)
+                        for d in duplicates})
+        return f"duplicate class names (the text encoder ignores case): {', '.join(pairs)}"
+    if BACKGROUND in folded:
         return f"{BACKGROUND!r} is not a vocabulary entry: set background=true to get it as id 0"
     if len(stripped) > max_classes:
         return f"{len(stripped)} classes is more than the {max_classes} allowed"

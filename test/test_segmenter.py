@@ -121,7 +121,7 @@ def test_bad_images_raise_value_error(engine, vocab, bad):
         engine.segment(bad, vocab)
 
 
-@pytest.mark.parametrize("names,reason", [([], "empty"), (["cup", " "], "blank"), (["cup", "cup"], "duplicate"),
+@pytest.mark.parametrize("names,reason", [([], "empty"), (["cup", " "], "blank"), (["cup", "cup"], "duplicate"), (["Cup", "cup"], "'Cup' and 'cup'"),
                                           (["x" * 300], "longer"), (["background"], "background")])
 def test_bad_vocabularies_are_rejected_with_a_reason(segmenter, names, reason):
     with pytest.raises(ValueError, match=reason):
