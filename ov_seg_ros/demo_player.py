@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence
 
 import numpy as np
 import rclpy
@@ -21,7 +21,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
 from .convert import ImageConversionError, to_image, to_rgb
-from .ros_session import ros_session
+from .ros_session import exit_process, ros_session
 
 FRAME_ID = "camera_color_optical_frame"
 
@@ -124,7 +124,8 @@ class OverlaySaver:
             self.node.get_logger().info(f"wrote {path}")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Optional[Sequence[str]] = None) -> NoReturn:
+    """Entry point of `ov_seg_demo_player`: plays until Ctrl-C, exit status 0."""
     try:
         with ros_session(args=argv) as transport:
             player = DemoPlayer()
@@ -132,8 +133,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             rclpy.spin(player)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    return 0
+    exit_process(0)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)

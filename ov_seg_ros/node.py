@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -30,7 +30,7 @@ from . import convert
 from .camera_io import CameraIO, Frame, qos
 from .frames import FrameStats, LatestSlot, Throttle
 from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary
-from .ros_session import ros_session
+from .ros_session import exit_process, ros_session
 from .segmenter import Segmenter
 from .visualize import SEEDED_BANNER, label_map_document
 from .vocabulary import Vocabulary
@@ -269,8 +269,13 @@ class OvSegNode(Node):
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
 
-def main(args: Optional[Sequence[str]] = None) -> int:
-    """Entry point of `ov_seg_node`: 0 on a clean shutdown, 1 when the node cannot start."""
+def main(args: Optional[Sequence[str]] = None) -> NoReturn:
+    """Entry point of `ov_seg_node`: exit status 0 on a clean shutdown, 1 when the node cannot start."""
+    exit_process(run(args))
+
+
+def run(args: Optional[Sequence[str]] = None) -> int:
+    """The node's life: start, spin until Ctrl-C or shutdown, clean up; returns the exit status."""
     with ros_session(args=args) as transport:
         logger = get_logger(NODE_NAME)
         logger.info(transport)
@@ -298,4 +303,4 @@ def main(args: Optional[Sequence[str]] = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    main(sys.argv)
