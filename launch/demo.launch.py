@@ -39,7 +39,7 @@ def _player_and_node(context, *args, **kwargs):
             "image": f"/{DEMO_NS}/image", "depth": f"/{DEMO_NS}/depth",
             "camera_info": f"/{DEMO_NS}/camera_info",
             "weights": weights, "heads": heads, "vocabulary": arg("vocabulary"),
-            "device": arg("device"), "publish_points": "true", "qos_reliability": "reliable",
+            "device": arg("device"), "publish_points": "true",
         }.items()))
     return actions
 

@@ -63,7 +63,7 @@ def generate_launch_description() -> LaunchDescription:
         ("heads", "", "CLIP-DINOiser heads checkpoint or 'seeded'; '' = params file"),
         ("vocabulary", "", "class names, e.g. \"[floor, door, person]\"; '' = params file"),
         ("publish_points", "", "true to publish ~/points from depth; '' = params file"),
-        ("qos_reliability", "", "best_effort or reliable image subscriptions; '' = params file"),
+        ("qos_reliability", "", "auto, best_effort or reliable input subscriptions; '' = params file"),
         ("cameras", "", "camera names served by one model, e.g. \"[front, rear]\"; '' = params file"),
     ]
     return LaunchDescription(

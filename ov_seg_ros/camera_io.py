@@ -16,6 +16,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from . import convert
+from .adaptive_subscription import AdaptiveSubscription
 from .pointcloud import semantic_points, to_pointcloud2
 from .segmenter import Segmentation
 from .visualize import render_overlay
@@ -57,17 +58,26 @@ class CameraIO:
         out = qos(2, reliable=True)
         self._pubs = {kind: node.create_publisher(msg_type, f"~/{prefix}{kind}", out)
                       for kind, msg_type in OUTPUT_TYPES.items()}
-        # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
-        reliable = cfg["qos_reliability"] == "reliable"
-        self.image_sub = node.create_subscription(
-            Image, f"{prefix}image", lambda msg: on_image(self, msg), qos(1, reliable))
-        node.create_subscription(CameraInfo, f"{prefix}camera_info", self._on_camera_info, qos(1, reliable))
+        # Sensor-data QoS (depth 1) whose reliability follows the publishers (qos_reliability auto):
+        # best effort matches every camera, but only reliable carries large frames without a profile.
+        setting = cfg["qos_reliability"]
+        self.inputs = [AdaptiveSubscription(node, Image, f"{prefix}image", lambda msg: on_image(self, msg), setting),
+                       AdaptiveSubscription(node, CameraInfo, f"{prefix}camera_info", self._on_camera_info, setting)]
         if cfg["publish_points"]:
-            node.create_subscription(Image, f"{prefix}depth", self._on_depth, qos(DEPTH_BUFFER, reliable))
+            self.inputs.append(AdaptiveSubscription(node, Image, f"{prefix}depth", self._on_depth, setting,
+                                                    depth=DEPTH_BUFFER))
 
     @property
     def topic(self) -> str:
-        return self.image_sub.topic_name
+        return self.inputs[0].topic
+
+    def refresh_inputs(self) -> List[str]:
+        """Follow publishers that came or went (auto QoS); log lines for re-created subscriptions."""
+        return [line for line in (s.refresh() for s in self.inputs) if line]
+
+    def input_problems(self) -> List[str]:
+        """Frames not arriving or lost in transport, on the image topic (the others are optional)."""
+        return self.inputs[0].problems()
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg

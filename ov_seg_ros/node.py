@@ -183,6 +183,10 @@ class OvSegNode(Node):
         if self._throttle.ready(re.sub(r"\d+", "#", text)):  # one log per kind of problem per 5 s
             self.get_logger().error(text)
 
+    def _warn_throttled(self, text: str) -> None:
+        if self._throttle.ready(re.sub(r"\d+", "#", text)):
+            self.get_logger().warning(text)
+
     # -------------------------------------------------------------------------- worker
     def _work(self) -> None:
         while self._running:
@@ -249,6 +253,9 @@ class OvSegNode(Node):
             values=[KeyValue(key=k, value=v) for k, v in values.items()])
         if counts.get("failed"):
             status.level, status.message = DiagnosticStatus.WARN, "some frames failed (see log)"
+        problems = self._input_problems()
+        if problems:  # the reason and the fix, where a monitoring tool shows them
+            status.level, status.message = DiagnosticStatus.WARN, "; ".join(problems)
         self._diag_pub.publish(DiagnosticArray(header=self._header_now(), status=[status]))
         self._diagnostic_ticks += 1
         if self._diagnostic_ticks % STATUS_PERIOD == 0 and counts.get("processed"):
@@ -256,6 +263,17 @@ class OvSegNode(Node):
                 f"{values['frames_per_second']} frames/s, latency p50 {values['latency_p50_ms']} ms "
                 f"p95 {values['latency_p95_ms']} ms; processed {values['processed']}, "
                 f"dropped {values['dropped']}, bad {values['bad_images']}")
+
+    def _input_problems(self) -> List[str]:
+        """Follow camera publishers (auto QoS) and report inputs that stay silent or lose frames."""
+        problems = []
+        for camera in self._cameras.values():
+            for line in camera.refresh_inputs():
+                self.get_logger().info(line)
+            problems += camera.input_problems()
+        for problem in problems:
+            self._warn_throttled(problem)
+        return problems
 
     def _header_now(self) -> Header:
         return Header(stamp=self.get_clock().now().to_msg())

@@ -11,11 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from .image_link import RELIABILITY_SETTINGS
 from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
 from .vocabulary import vocabulary_error
 
 PRECISIONS = PRECISION_NAMES
-QOS_RELIABILITIES = ("best_effort", "reliable")
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
@@ -146,9 +146,10 @@ SPECS: Tuple[ParamSpec, ...] = (
               "one comma-separated string): camera c reads c/image (c/camera_info, c/depth) and publishes "
               "~/c/labels etc.; frames of cameras that wait together share one forward pass. Empty: one "
               "camera on image, ~/labels.", read_only=True, dynamic_typing=True),
-    ParamSpec("qos_reliability", "best_effort",
-              "Reliability of the image subscriptions; 'reliable' also matches only-reliable "
-              "publishers such as some bag players.", read_only=True, choices=QOS_RELIABILITIES),
+    ParamSpec("qos_reliability", "auto",
+              "Reliability of the input subscriptions. auto: reliable when every publisher on the topic is "
+              "reliable, else best effort, re-checked every second as publishers come and go; best_effort "
+              "or reliable fix it.", read_only=True, choices=RELIABILITY_SETTINGS),
     ParamSpec("publish_points", False,
               "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
               "and publish a labelled PointCloud2 on ~/points.", read_only=True),

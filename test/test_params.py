@@ -57,7 +57,7 @@ def test_mono8_holds_255_classes():
     ("mode", "tiles", "whole"),
     ("precision", "int4", "fp32"),
     ("label_encoding", "rgb8", "mono16"),
-    ("qos_reliability", "sometimes", "best_effort"),
+    ("qos_reliability", "sometimes", "auto"),
     ("min_confidence", 1.5, "[0.0, 1.0]"),
     ("min_confidence", -0.1, "[0.0, 1.0]"),
     ("min_confidence", float("nan"), "[0.0, 1.0]"),

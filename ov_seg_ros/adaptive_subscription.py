@@ -1,0 +1,64 @@
+"""A subscription whose reliability follows the publishers on its topic (`qos_reliability: auto`),
+and which watches what arrives (silence while publishers exist, sequence gaps).
+
+The rule itself is `image_link.wanted_reliability`; this class only applies it to rclpy: it looks at
+the publishers' offered QoS once a second (`refresh`) and re-creates the subscription when the wanted
+reliability changes, e.g. when a reliable-only camera appears or a best-effort one joins it.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, List, Optional
+
+from rclpy.node import Node
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from .image_link import ArrivalMonitor, wanted_reliability
+
+
+class AdaptiveSubscription:
+    """One input topic of the node (image, compressed image, depth, camera_info)."""
+
+    def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
+                 setting: str, depth: int = 1) -> None:
+        self._node, self._type, self._callback, self._depth = node, msg_type, callback, depth
+        self._setting = setting
+        self.topic = node.resolve_topic_name(topic)
+        self.monitor = ArrivalMonitor()
+        self.reliability: Optional[str] = None
+        self._subscription = None
+        self._publishers = 0
+        self.refresh()
+
+    def _offers(self) -> List[str]:
+        infos = self._node.get_publishers_info_by_topic(self.topic)
+        self._publishers = len(infos)
+        return ["reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort"
+                for i in infos]
+
+    def refresh(self) -> Optional[str]:
+        """Re-check the publishers; returns a log line when the subscription was re-created."""
+        wanted = wanted_reliability(self._setting, self._offers())
+        self.monitor.publishers(self._publishers, time.monotonic())
+        if wanted == self.reliability:
+            return None
+        previous, self.reliability = self.reliability, wanted
+        if self._subscription is not None:
+            self._node.destroy_subscription(self._subscription)
+        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._depth,
+                         reliability=ReliabilityPolicy.RELIABLE if wanted == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT)
+        self._subscription = self._node.create_subscription(self._type, self.topic, self._on_message, qos)
+        if previous is None:
+            return None
+        return f"{self.topic}: subscription now {wanted} (publishers offer {', '.join(self._offers()) or 'none'})"
+
+    def _on_message(self, msg: Any, info: Any) -> None:
+        # Sequence numbers are per publisher and the info does not say which one sent the message,
+        # so gaps only count while there is exactly one publisher (the usual camera).
+        sequence = info.get("publication_sequence_number") if self._publishers == 1 else None
+        self.monitor.arrived(time.monotonic(), sequence=sequence)
+        self._callback(msg)
+
+    def problems(self) -> List[str]:
+        return self.monitor.problems(self.topic, self.reliability or "?", time.monotonic())
