@@ -9,12 +9,11 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
-    package_data={PACKAGE: ["data/*"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
-        (f"share/{PACKAGE}/config", glob("config/*")),
+        (f"share/{PACKAGE}/config", glob("config/*")),  # seg.yaml, rviz, the Fast DDS profile, Nav2 snippets
         (f"share/{PACKAGE}/demo", glob("demo/*")),
         # ros2 run / ros2 launch look for executables here, not in bin/.
         (f"lib/{PACKAGE}", glob("scripts/*")),
@@ -25,10 +24,8 @@ setup(
     maintainer_email="dev@ov-seg-ros.invalid",
     description="Open-vocabulary semantic segmentation (CLIP-DINOiser) for ROS 2",
     license="Apache-2.0",
-    entry_points={
-        "console_scripts": [
-            "ov_seg_node = ov_seg_ros.node:main",
-            "ov-seg = ov_seg_ros.cli:main",
-        ],
-    },
+    # The ROS executables (`ros2 run ov_seg_ros ov_seg_node`) are the scripts/ files installed under
+    # lib/ov_seg_ros above, their one location; the command-line tool `ov-seg` is a console script in
+    # bin/, which is on PATH in a venv and in a sourced colcon workspace alike.
+    entry_points={"console_scripts": ["ov-seg = ov_seg_ros.cli:main"]},
 )

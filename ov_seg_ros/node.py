@@ -283,7 +283,9 @@ class OvSegNode(Node):
         """Stop the worker and the encoder before the node is destroyed."""
         self._running = False
         self._slot.close()
-        self._worker.join(timeout=5.0)
+        # A frame in flight (seconds on a CPU) is abandoned rather than waited for: its outputs would go
+        # to a graph that is shutting down, and `ros2 launch`/`timeout -k` kill what lingers.
+        self._worker.join(timeout=1.0)
         self._encoder.shutdown(wait=False, cancel_futures=True)
 
 

@@ -22,6 +22,12 @@ def test_colcon_build_installs_node_launch_and_config(tmp_path):
     prefix = tmp_path / "install" / "ov_seg_ros"
     for executable in ("ov_seg_node", "ov_seg_demo_player"):  # where ros2 run / launch look
         assert os.access(prefix / "lib" / "ov_seg_ros" / executable, os.X_OK)
+    assert sorted(p.name for p in (prefix / "lib" / "ov_seg_ros").iterdir()) == ["ov_seg_demo_player", "ov_seg_node"]
+    assert os.access(prefix / "bin" / "ov-seg", os.X_OK)  # on PATH once the workspace is sourced
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    help_text = subprocess.run([str(prefix / "bin" / "ov-seg"), "--help"], capture_output=True, text=True,
+                               env=dict(os.environ, PYTHONPATH=str(site)))
+    assert help_text.returncode == 0 and help_text.stdout.startswith("usage: ov-seg"), help_text.stderr
     share = prefix / "share" / "ov_seg_ros"
     for path in ("package.xml", "launch/seg.launch.py", "launch/demo.launch.py", "config/seg.yaml",
                  "config/ov_seg.rviz", "demo/camera_info.yaml"):
