@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from . import convert
 from .pointcloud import semantic_points, to_pointcloud2
@@ -27,10 +27,15 @@ OUTPUT_TYPES = {"labels": Image, "confidence": Image, "objectness": Image, "over
 
 @dataclass
 class Frame:
+    """One camera message on its way through the node: the subscription callback stores the message
+    as it came; the worker converts it to `rgb` only when it takes the frame, so frames replaced in
+    the latest-frame slot before that never cost a conversion."""
+
     camera: str
     header: Any
-    rgb: np.ndarray
+    message: Union[Image, CompressedImage]
     received: float  # time.monotonic() at arrival, for latency
+    rgb: Optional[np.ndarray] = None  # H x W x 3 uint8, set by the worker
 
 
 def qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
@@ -44,11 +49,19 @@ def stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+def image_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
+    """(message type, topic) of a camera's images: `name` itself for raw images; for `compressed`,
+    `name` resolved with the node's remappings plus "/compressed", as image_transport names it."""
+    if transport == "compressed":
+        return CompressedImage, node.resolve_topic_name(name) + "/compressed"
+    return Image, name
+
+
 class CameraIO:
     """Subscriptions and publishers of one camera, plus its latest CameraInfo and recent depth."""
 
     def __init__(self, node: Node, name: str, cfg: Dict[str, Any],
-                 on_image: Callable[["CameraIO", Image], None]) -> None:
+                 on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None]) -> None:
         self.name = name
         self._camera_info: Optional[CameraInfo] = None
         self._depth: List[Image] = []
@@ -59,8 +72,9 @@ class CameraIO:
                       for kind, msg_type in OUTPUT_TYPES.items()}
         # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
         reliable = cfg["qos_reliability"] == "reliable"
+        msg_type, topic = image_topic(node, f"{prefix}image", cfg["image_transport"])
         self.image_sub = node.create_subscription(
-            Image, f"{prefix}image", lambda msg: on_image(self, msg), qos(1, reliable))
+            msg_type, topic, lambda msg: on_image(self, msg), qos(1, reliable))
         node.create_subscription(CameraInfo, f"{prefix}camera_info", self._on_camera_info, qos(1, reliable))
         if cfg["publish_points"]:
             node.create_subscription(Image, f"{prefix}depth", self._on_depth, qos(DEPTH_BUFFER, reliable))

@@ -18,6 +18,7 @@ from .vocabulary import vocabulary_error
 
 PRECISIONS = tuple(_PRECISION_DTYPES)
 QOS_RELIABILITIES = ("best_effort", "reliable")
+IMAGE_TRANSPORTS = ("raw", "compressed")
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
@@ -159,6 +160,11 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("qos_reliability", "best_effort",
               "Reliability of the image subscriptions; 'reliable' also matches only-reliable "
               "publishers such as some bag players.", read_only=True, choices=QOS_RELIABILITIES),
+    ParamSpec("image_transport", "raw",
+              "How camera images arrive: 'raw' sensor_msgs/Image on image, or 'compressed' "
+              "sensor_msgs/CompressedImage (JPEG or PNG) on image/compressed, the image topic after "
+              "remapping plus '/compressed' as image_transport names it.",
+              read_only=True, choices=IMAGE_TRANSPORTS),
     ParamSpec("publish_points", False,
               "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
               "and publish a labelled PointCloud2 on ~/points.", read_only=True),
