@@ -12,12 +12,17 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 import pytest
+import rclpy
 from conftest import ament_prefix_path, random_image, ros_domain, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.context import Context
+from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from test_convert import bayer_mosaic, packed_422
 from test_node import START_TIMEOUT, SpinningNode, make_image, stamp_of, stop_launch, wait_until
+
+from ov_seg_ros.camera_io import image_topic
 
 HEIGHT, WIDTH = 480, 640
 FRAMES = 5
@@ -176,6 +181,21 @@ def assert_outputs(client: InputsClient, name: str, sent: List) -> None:
             out = client.output(name, kind, stamp_of(msg))
             assert (out.width, out.height) == (WIDTH, HEIGHT), (name, kind)
             assert out.header.frame_id == msg.header.frame_id and out.header.stamp == msg.header.stamp
+
+
+def test_compressed_topic_is_the_remapped_image_topic_plus_compressed():
+    """As image_transport resolves it: remapping and namespace apply to the base topic (no DDS traffic)."""
+    context = Context()
+    rclpy.init(context=context, domain_id=ros_domain("inputs_raw"),
+               args=["--ros-args", "-r", "front/image:=/front/color/image_raw", "-r", "__ns:=/robot"])
+    node = Node("ov_seg", context=context)
+    try:
+        assert image_topic(node, "front/image", "compressed") == (CompressedImage, "/front/color/image_raw/compressed")
+        assert image_topic(node, "rear/image", "compressed") == (CompressedImage, "/robot/rear/image/compressed")
+        assert image_topic(node, "image", "raw") == (Image, "image")
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=context)
 
 
 def test_yuyv_and_bayer_cameras_at_640x480(nodes):
