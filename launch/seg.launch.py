@@ -17,7 +17,7 @@ from launch_ros.actions import Node
 OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
     "device": "device", "weights": "weights", "heads": "heads", "vocabulary": "vocabulary",
     "publish_points": "publish_points", "qos_reliability": "qos_reliability", "cameras": "cameras",
-    "image_transport": "image_transport",
+    "image_transport": "image_transport", "depth_transport": "depth_transport",
 }
 YAML_VALUED = ("vocabulary", "publish_points", "cameras")
 INPUTS = ("image", "camera_info", "depth")
@@ -68,6 +68,7 @@ def generate_launch_description() -> LaunchDescription:
         ("qos_reliability", "", "best_effort or reliable image subscriptions; '' = params file"),
         ("cameras", "", "camera names served by one model, e.g. \"[front, rear]\"; '' = params file"),
         ("image_transport", "", "raw, or compressed to read JPEG/PNG from <image>/compressed; '' = params file"),
+        ("depth_transport", "", "raw, or compressedDepth to read <depth>/compressedDepth; '' = params file"),
     ]
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)

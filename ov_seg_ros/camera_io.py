@@ -49,12 +49,17 @@ def stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
-def image_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
-    """(message type, topic) of a camera's images: `name` itself for raw images; for `compressed`,
-    `name` resolved with the node's remappings plus "/compressed", as image_transport names it."""
-    if transport == "compressed":
-        return CompressedImage, node.resolve_topic_name(name) + "/compressed"
-    return Image, name
+# transport -> (message type, suffix image_transport appends to the base topic)
+TRANSPORTS: Dict[str, Tuple[type, str]] = {
+    "raw": (Image, ""), "compressed": (CompressedImage, "/compressed"),
+    "compressedDepth": (CompressedImage, "/compressedDepth")}
+
+
+def transport_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
+    """(message type, topic) of an image input: `name` itself for raw images; otherwise `name` resolved
+    with the node's remappings plus the transport's suffix, as image_transport names it."""
+    msg_type, suffix = TRANSPORTS[transport]
+    return (msg_type, node.resolve_topic_name(name) + suffix) if suffix else (msg_type, name)
 
 
 class CameraIO:
@@ -64,7 +69,7 @@ class CameraIO:
                  on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None]) -> None:
         self.name = name
         self._camera_info: Optional[CameraInfo] = None
-        self._depth: List[Image] = []
+        self._depth: List[Union[Image, CompressedImage]] = []
         self._depth_lock = threading.Lock()
         prefix = f"{name}/" if name else ""
         out = qos(2, reliable=True)
@@ -72,12 +77,13 @@ class CameraIO:
                       for kind, msg_type in OUTPUT_TYPES.items()}
         # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
         reliable = cfg["qos_reliability"] == "reliable"
-        msg_type, topic = image_topic(node, f"{prefix}image", cfg["image_transport"])
+        msg_type, topic = transport_topic(node, f"{prefix}image", cfg["image_transport"])
         self.image_sub = node.create_subscription(
             msg_type, topic, lambda msg: on_image(self, msg), qos(1, reliable))
         node.create_subscription(CameraInfo, f"{prefix}camera_info", self._on_camera_info, qos(1, reliable))
         if cfg["publish_points"]:
-            node.create_subscription(Image, f"{prefix}depth", self._on_depth, qos(DEPTH_BUFFER, reliable))
+            msg_type, topic = transport_topic(node, f"{prefix}depth", cfg["depth_transport"])
+            node.create_subscription(msg_type, topic, self._on_depth, qos(DEPTH_BUFFER, reliable))
 
     @property
     def topic(self) -> str:
@@ -86,7 +92,7 @@ class CameraIO:
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg: Union[Image, CompressedImage]) -> None:
         with self._depth_lock:
             self._depth = (self._depth + [msg])[-DEPTH_BUFFER:]
 
@@ -107,7 +113,7 @@ class CameraIO:
             pubs["camera_info"].publish(convert.rescale_camera_info(info, width, height, header))
         return self._publish_points(frame, result, labels, cfg) if cfg["publish_points"] else True
 
-    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Image]:
+    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Union[Image, CompressedImage]]:
         with self._depth_lock:
             candidates = list(self._depth)
         t = stamp_seconds(stamp)

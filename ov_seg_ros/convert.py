@@ -167,9 +167,39 @@ def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
     return cv2.cvtColor(pixels, code)
 
 
-def depth_to_metres(msg: Image) -> np.ndarray:
-    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres."""
+def depth_to_metres(msg: Union[Image, CompressedImage]) -> np.ndarray:
+    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres; also
+    compressed_depth_image_transport's CompressedImage ("16UC1; compressedDepth png")."""
+    if isinstance(msg, CompressedImage):
+        return compressed_depth_to_metres(msg.format, msg.data)
     return metres_from_depth(image_array(msg, DEPTH_INPUTS), msg.encoding)
+
+
+_DEPTH_HEADER = 12  # compressed_depth_image_transport's ConfigHeader: int32 format, float32 depthParam[2]
+
+
+def compressed_depth_to_metres(fmt: str, data: Any) -> np.ndarray:
+    """A compressedDepth payload -> H x W float32 metres (missing depth NaN). 16UC1 is a 16-bit PNG of
+    millimetres; 32FC1 is a 16-bit PNG of quantised inverse depth, depth = a / (value - b) with a, b
+    from the header (value 0 = no depth), as compressed_depth_image_transport decodes it."""
+    import cv2
+
+    encoding = fmt.split(";", 1)[0].strip()
+    if "compressedDepth" not in fmt or fmt.rstrip().endswith("rvl") or encoding not in ("16UC1", "32FC1"):
+        raise ImageConversionError(f"unsupported compressed depth format {fmt!r} (supported: "
+                                   "'16UC1; compressedDepth png', '32FC1; compressedDepth png')")
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    pixels = cv2.imdecode(buffer[_DEPTH_HEADER:], cv2.IMREAD_UNCHANGED) if buffer.size > _DEPTH_HEADER else None
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
+        raise ImageConversionError(f"compressed depth ({fmt!r}, {buffer.size} bytes) is not a 12-byte header "
+                                   "and a 16-bit single-channel PNG")
+    if encoding == "16UC1":
+        return metres_from_depth(pixels, "16UC1")
+    quant_a, quant_b = np.frombuffer(buffer[4:_DEPTH_HEADER].tobytes(), dtype="<f4")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metres = np.float32(quant_a) / (pixels.astype(np.float32) - np.float32(quant_b))
+    metres[pixels == 0] = np.nan
+    return metres_from_depth(metres, "32FC1")
 
 
 def metres_from_depth(depth: np.ndarray, encoding: str) -> np.ndarray:

@@ -1,5 +1,6 @@
 """sensor_msgs <-> numpy conversions on hand-built messages (numpy path; no DDS)."""
 import array
+import struct
 
 import numpy as np
 import pytest
@@ -207,6 +208,44 @@ def test_corrupt_jpeg_raises_naming_the_problem(corrupt):
     msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=array.array("B", corrupt(good)))
     with pytest.raises(ImageConversionError, match="jpeg compressed"):
         convert.message_to_rgb(msg)
+
+
+def compressed_depth(pixels: np.ndarray, fmt: str, quant_a: float = 0.0, quant_b: float = 0.0) -> CompressedImage:
+    """What compressed_depth_image_transport publishes: a 12-byte header, then a 16-bit PNG."""
+    header = struct.pack("<iff", 0, quant_a, quant_b)
+    return CompressedImage(format=fmt, data=array.array("B", header + encoded_bytes(pixels, ".png")))
+
+
+def test_compressed_depth_16uc1_and_32fc1():
+    mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
+    out = convert.depth_to_metres(compressed_depth(mm, "16UC1; compressedDepth png"))
+    assert out.dtype == np.float32 and np.isnan(out[0, 0])
+    np.testing.assert_allclose(out[[0, 1, 1], [1, 0, 1]], [1.0, 2.5, 65.535], rtol=1e-6)
+    # 32FC1: quantised inverse depth, value = a / depth + b (the transport's defaults: a = 100, max 10 m)
+    a, b = 100.0, 1 - 100.0 / 10.0
+    metres = np.array([[1.0, 2.0], [5.0, np.nan]], np.float32)
+    with np.errstate(invalid="ignore"):
+        inverse = np.where(np.isfinite(metres), np.round(a / metres + b), 0).astype(np.uint16)
+    out = convert.depth_to_metres(compressed_depth(inverse, "32FC1; compressedDepth png", a, b))
+    np.testing.assert_allclose(out[[0, 0, 1], [0, 1, 0]], [1.0, 2.0, 5.0], rtol=1e-6)
+    assert np.isnan(out[1, 1])
+
+
+@pytest.mark.parametrize("fmt, data, words", [
+    ("16UC1; compressedDepth rvl", None, "unsupported compressed depth format"),
+    ("rgb8; jpeg compressed bgr8", None, "unsupported compressed depth format"),
+    ("16UC1; compressedDepth png", b"\x00" * 12, "12-byte header"),
+    ("16UC1; compressedDepth png", b"\x00" * 12 + b"\x89PNG junk", "16-bit single-channel PNG"),
+])
+def test_bad_compressed_depth_raises_naming_the_problem(fmt, data, words):
+    msg = compressed_depth(np.zeros((2, 2), np.uint16), fmt)
+    if data is not None:
+        msg.data = array.array("B", data)
+    with pytest.raises(ImageConversionError, match=words):
+        convert.depth_to_metres(msg)
+    eight_bit = compressed_depth(np.zeros((2, 2), np.uint8), "16UC1; compressedDepth png")
+    with pytest.raises(ImageConversionError, match="16-bit"):
+        convert.depth_to_metres(eight_bit)
 
 
 def test_depth_16uc1_mm_and_32fc1_m():

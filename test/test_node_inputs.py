@@ -22,7 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from test_convert import bayer_mosaic, packed_422
 from test_node import START_TIMEOUT, SpinningNode, make_image, stamp_of, stop_launch, wait_until
 
-from ov_seg_ros.camera_io import image_topic
+from ov_seg_ros.camera_io import transport_topic
 
 HEIGHT, WIDTH = 480, 640
 FRAMES = 5
@@ -183,16 +183,19 @@ def assert_outputs(client: InputsClient, name: str, sent: List) -> None:
             assert out.header.frame_id == msg.header.frame_id and out.header.stamp == msg.header.stamp
 
 
-def test_compressed_topic_is_the_remapped_image_topic_plus_compressed():
+def test_compressed_topic_is_the_remapped_transport_topic_plus_compressed():
     """As image_transport resolves it: remapping and namespace apply to the base topic (no DDS traffic)."""
     context = Context()
     rclpy.init(context=context, domain_id=ros_domain("inputs_raw"),
                args=["--ros-args", "-r", "front/image:=/front/color/image_raw", "-r", "__ns:=/robot"])
     node = Node("ov_seg", context=context)
     try:
-        assert image_topic(node, "front/image", "compressed") == (CompressedImage, "/front/color/image_raw/compressed")
-        assert image_topic(node, "rear/image", "compressed") == (CompressedImage, "/robot/rear/image/compressed")
-        assert image_topic(node, "image", "raw") == (Image, "image")
+        topic = lambda name, transport: transport_topic(node, name, transport)[1]  # noqa: E731
+        assert topic("front/image", "compressed") == "/front/color/image_raw/compressed"
+        assert topic("rear/image", "compressed") == "/robot/rear/image/compressed"
+        assert transport_topic(node, "image", "raw") == (Image, "image")
+        assert topic("front/depth", "compressedDepth") == "/robot/front/depth/compressedDepth"
+        assert transport_topic(node, "rear/image", "compressed")[0] is CompressedImage
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
