@@ -1,14 +1,14 @@
 """Camera-driver inputs over real DDS, each node started by `ros2 launch` as a user would: a YUYV and a
-Bayer camera (640x480, reliable) on one node, a JPEG CompressedImage stream (image_transport:=compressed,
-on <image>/compressed) on another. Frames come slower than the node's frame time, so (nearly) every
-one must come back as ~/labels, ~/confidence and ~/objectness with its header; a corrupt JPEG among
-them is a counted bad frame, not a crash."""
+Bayer camera (640x480, reliable) on one node; on another, a JPEG CompressedImage stream
+(image_transport:=compressed, on <image>/compressed) with compressedDepth depth for ~/points. Frames
+come slower than the node's frame time, so (nearly) every one must come back as ~/labels, ~/confidence
+and ~/objectness with its header; a corrupt JPEG among them is a counted bad frame, not a crash."""
 import array
 import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -18,15 +18,16 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CompressedImage, Image
-from test_convert import bayer_mosaic, packed_422
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from test_convert import bayer_mosaic, compressed_depth, packed_422
 from test_node import START_TIMEOUT, SpinningNode, make_image, stamp_of, stop_launch, wait_until
 
 from ov_seg_ros.camera_io import transport_topic
+from ov_seg_ros.pointcloud import from_pointcloud2
 
 HEIGHT, WIDTH = 480, 640
 FRAMES = 5
-PERIOD = 1.0  # s between frames: slower than the node's frame time at input_size 64 (0.1-0.3 s here)
+MIN_PERIOD = 0.5  # s between frames at least; the node takes 0.1-0.3 s per frame here at input_size 64
 OUTPUTS = ("labels", "confidence", "objectness")
 
 pytestmark = pytest.mark.skipif(shutil.which("ros2") is None,
@@ -58,8 +59,9 @@ def jpeg(rgb: np.ndarray, stamp: int, frame_id: str) -> CompressedImage:
 class InputsClient(SpinningNode):
     """Publishes each stream on its topic (reliable) and collects the outputs of its camera."""
 
-    def __init__(self, domain: int, streams: Dict[str, Tuple[type, str, str]]) -> None:
-        """streams: name -> (message type, input topic, output prefix such as '/ov_seg/yuyv/')."""
+    def __init__(self, domain: int, streams: Dict[str, Tuple[type, str, Optional[str]]]) -> None:
+        """streams: name -> (message type, input topic, output prefix such as '/ov_seg/yuyv/', or None for
+        an input without outputs of its own: depth, camera_info)."""
         super().__init__(domain, "ov_seg_inputs_client")
         self.outputs: Dict[Tuple[str, str], List[Image]] = {}
         self.diagnostics: List[DiagnosticArray] = []
@@ -68,9 +70,10 @@ class InputsClient(SpinningNode):
                      for name, (kind, topic, _) in streams.items()}
         self.subs = []
         for name, (_, _, prefix) in streams.items():
-            for output in OUTPUTS:
+            for output in (*OUTPUTS, "points") if prefix else ():
                 store = self.outputs.setdefault((name, output), [])
-                self.subs.append(self.node.create_subscription(Image, prefix + output, self._keep(store), reliable))
+                kind = PointCloud2 if output == "points" else Image
+                self.subs.append(self.node.create_subscription(kind, prefix + output, self._keep(store), reliable))
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
         self._start()
 
@@ -121,12 +124,16 @@ class Nodes:
             "raw": launch(tmp_path_factory.mktemp("inputs_raw"), raw_domain, "cameras:=[yuyv, bayer]",
                           "image:=/in/{camera}/image_raw", "qos_reliability:=reliable"),
             "compressed": launch(tmp_path_factory.mktemp("inputs_compressed"), compressed_domain,
-                                 "image:=/inz/camera/image_raw", "image_transport:=compressed"),
+                                 "image:=/inz/camera/image_raw", "image_transport:=compressed",
+                                 "camera_info:=/inz/camera/camera_info", "depth:=/inz/depth/image_raw",
+                                 "depth_transport:=compressedDepth", "publish_points:=true"),
         }
         self.clients = {
             "raw": InputsClient(raw_domain, {c: (Image, f"/in/{c}/image_raw", f"/ov_seg/{c}/")
                                              for c in ("yuyv", "bayer")}),
             "compressed": InputsClient(compressed_domain, {
+                "info": (CameraInfo, "/inz/camera/camera_info", None),
+                "depth": (CompressedImage, "/inz/depth/image_raw/compressedDepth", None),
                 "jpeg": (CompressedImage, "/inz/camera/image_raw/compressed", "/ov_seg/")}),
         }
         self.logs: Dict[str, str] = {}
@@ -156,19 +163,22 @@ def nodes(tmp_path_factory):
         running.stop()
 
 
-def stream(client: InputsClient, frames: Dict[str, List]) -> None:
-    """Publish frame i of every stream together, one round every PERIOD s, then wait for the last ones."""
+def stream(client: InputsClient, frames: Dict[str, List], bad: Tuple[int, ...] = ()) -> None:
+    """Publish frame i of every stream together, then wait for its outputs (stamps in `bad` have none)
+    before the next round: frames come slower than the node's frame time however loaded the machine is."""
+    outputs = [name for name in frames if (name, OUTPUTS[0]) in client.outputs]
     for i in range(max(len(msgs) for msgs in frames.values())):
         start = time.monotonic()
         for name, msgs in frames.items():
             if i < len(msgs):
                 client.pubs[name].publish(msgs[i])
-        time.sleep(max(0.0, start + PERIOD - time.monotonic()))
-    last = {name: stamp_of(msgs[-1]) for name, msgs in frames.items()}
-    try:
-        wait_until(lambda: all(client.complete(n, s) for n, s in last.items()), 20, "the last outputs")
-    except AssertionError:
-        pass  # counted below
+        wanted = [(n, stamp_of(frames[n][i])) for n in outputs if i < len(frames[n])]
+        try:
+            wait_until(lambda wanted=wanted: all(client.complete(n, s) for n, s in wanted if s not in bad), 15,
+                       "outputs")
+        except AssertionError:
+            pass  # counted by assert_outputs
+        time.sleep(max(0.0, start + MIN_PERIOD - time.monotonic()))
 
 
 def assert_outputs(client: InputsClient, name: str, sent: List) -> None:
@@ -221,9 +231,22 @@ def test_jpeg_stream_with_a_corrupt_frame(nodes):
     sent = [jpeg(random_image(HEIGHT, WIDTH, seed=10 + i), 300 + i, "jpeg_optical") for i in range(FRAMES)]
     corrupt = jpeg(random_image(HEIGHT, WIDTH, seed=99), 399, "jpeg_optical")
     corrupt.data = corrupt.data[len(corrupt.data) // 2:]  # the second half of a JPEG: no image header
-    stream(client, {"jpeg": sent[:2] + [corrupt] + sent[2:]})
+    images = sent[:2] + [corrupt] + sent[2:]
+    # with each frame its registered depth (compressedDepth PNG, 2 m) and camera_info, published first
+    depths = [compressed_depth(np.full((HEIGHT, WIDTH), 2000, np.uint16), "16UC1; compressedDepth png")
+              for _ in images]
+    infos = [CameraInfo(width=WIDTH, height=HEIGHT, k=[500.0, 0, 320.0, 0, 500.0, 240.0, 0, 0, 1]) for _ in images]
+    for msgs in (depths, infos):
+        for msg, image in zip(msgs, images, strict=True):
+            msg.header = image.header
+    stream(client, {"info": infos, "depth": depths, "jpeg": images}, bad=(399,))
     assert_outputs(client, "jpeg", sent)
     assert client.output("jpeg", "labels", 399) is None
+    clouds = [client.output("jpeg", "points", stamp_of(m)) for m in sent]
+    assert sum(c is not None for c in clouds) >= len(sent) - 1, "no ~/points from compressedDepth"
+    cloud = next(c for c in clouds if c is not None)
+    assert cloud.header.frame_id == "jpeg_optical"
+    np.testing.assert_allclose(from_pointcloud2(cloud)["z"], 2.0, rtol=1e-6)  # the 2000 mm plane
     wait_until(lambda: client.diagnostic("bad_images") == 1, 5, "the corrupt JPEG counted in /diagnostics")
 
 
