@@ -245,12 +245,15 @@ def driver_messages(height: int, width: int) -> Dict[str, object]:
         return Image(height=height, width=width, encoding=encoding, step=pixels.nbytes // height,
                      data=pixels.tobytes())
 
-    ok, jpeg = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, 95])  # image_transport's default
-    assert ok
+    def jpeg(quality: int) -> CompressedImage:  # 95 is image_transport's default; the scene's noise makes
+        ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])  # it a hard case
+        assert ok
+        return CompressedImage(format="rgb8; jpeg compressed bgr8", data=data.tobytes())
+
     return {"rgb8": raw(rgb, "rgb8"), "yuv422_yuy2": raw(np.ascontiguousarray(yuyv), "yuv422_yuy2"),
             "bayer_rggb8": raw(bayer, "bayer_rggb8"),
             "bayer_rggb16": raw(bayer.astype(np.uint16) << 8, "bayer_rggb16"),
-            "jpeg": CompressedImage(format="rgb8; jpeg compressed bgr8", data=jpeg.tobytes())}
+            "jpeg_q95": jpeg(95), "jpeg_q80": jpeg(80)}
 
 
 def conversion_costs(height: int = 720, width: int = 1280, iterations: int = 50) -> Dict[str, Dict[str, float]]:
