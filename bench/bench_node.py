@@ -5,10 +5,13 @@ Starts the node as a process, publishes camera images from this process and meas
 image published -> ~/labels received; then streams at a fixed rate (frames/s out, dropped frames);
 then times vocabulary switches (parameter set -> new ~/label_map received), for new and cached names.
 With --cameras N the node serves N cameras (`cameras` parameter) and every frame goes to all of them.
+Also times the worker's per-frame conversion of camera-driver inputs (YUYV, Bayer, JPEG, ...) at 1280x720,
+directly on `convert`; --conversion-only prints just that, without starting the node.
 
     python bench/bench_node.py --weights seeded --heads seeded --size 480x640 --input-size 448
     python bench/bench_node.py --size 64x96 --input-size 0 --json bench_node.json
     python bench/bench_node.py --cameras 2
+    python bench/bench_node.py --conversion-only
 
 Prints a table and writes JSON. Nothing here asserts speed; tests do not depend on it.
 """
@@ -36,19 +39,19 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from ov_seg_ros.convert import to_image  # noqa: E402
+from ov_seg_ros.convert import message_to_rgb, to_image  # noqa: E402
 
 
-def percentiles(values: List[float]) -> Dict[str, float]:
+def percentiles(values: List[float], digits: int = 1) -> Dict[str, float]:
     if not values:
         return {"p50_ms": float("nan"), "p95_ms": float("nan"), "n": 0}
     p50, p95 = np.percentile(np.asarray(values) * 1e3, [50, 95])
-    return {"p50_ms": round(float(p50), 1), "p95_ms": round(float(p95), 1), "n": len(values)}
+    return {"p50_ms": round(float(p50), digits), "p95_ms": round(float(p95), digits), "n": len(values)}
 
 
 def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -160,7 +163,7 @@ def one_at_a_time(h: Harness, msg: Image, frames: int, timeout: float = 20.0) ->
         key = 10 ** 12 + i
         keys.append(key)
         h.publish(msg, key)
-        wait(lambda: h.complete(key), timeout)  # a best-effort input frame can be lost in DDS
+        wait(lambda key=key: h.complete(key), timeout)  # a best-effort input frame can be lost in DDS
     done = h.latencies(keys)
     return {**percentiles(done), "lost": len(keys) * len(h.pubs) - len(done)}
 
@@ -227,6 +230,53 @@ def vocabulary_switch(h: Harness, names: List[str]) -> float:
                           [d.get(str(i)) for i in range(len(wanted))] == wanted) - start, 3)
 
 
+def driver_messages(height: int, width: int) -> Dict[str, object]:
+    """One frame of `scene` as camera drivers publish it: raw encodings and image_transport's JPEG."""
+    import cv2
+
+    rgb = scene(height, width)
+    yuyv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUYV) if hasattr(cv2, "COLOR_RGB2YUV_YUYV") else \
+        np.zeros((height, width, 2), np.uint8)  # older OpenCV cannot encode YUYV; the cost is the same
+    bayer = np.zeros((height, width), np.uint8)
+    for (r, c), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), (0, 1, 1, 2), strict=True):  # RGGB
+        bayer[r::2, c::2] = rgb[r::2, c::2, channel]
+
+    def raw(pixels: np.ndarray, encoding: str) -> Image:
+        return Image(height=height, width=width, encoding=encoding, step=pixels.nbytes // height,
+                     data=pixels.tobytes())
+
+    def jpeg(quality: int) -> CompressedImage:  # 95 is image_transport's default; the scene's noise makes
+        ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])  # it a hard case
+        assert ok
+        return CompressedImage(format="rgb8; jpeg compressed bgr8", data=data.tobytes())
+
+    return {"rgb8": raw(rgb, "rgb8"), "yuv422_yuy2": raw(np.ascontiguousarray(yuyv), "yuv422_yuy2"),
+            "bayer_rggb8": raw(bayer, "bayer_rggb8"),
+            "bayer_rggb16": raw(bayer.astype(np.uint16) << 8, "bayer_rggb16"),
+            "jpeg_q95": jpeg(95), "jpeg_q80": jpeg(80)}
+
+
+def conversion_costs(height: int = 720, width: int = 1280, iterations: int = 50) -> Dict[str, Dict[str, float]]:
+    """What the worker spends per frame turning each kind of message into RGB (convert.message_to_rgb)."""
+    costs = {}
+    for name, msg in driver_messages(height, width).items():
+        message_to_rgb(msg)  # warm-up: imports, OpenCV's first call
+        times = []
+        for _ in range(iterations):
+            start = time.perf_counter()
+            message_to_rgb(msg)
+            times.append(time.perf_counter() - start)
+        costs[name] = {**percentiles(times, digits=2), "size": f"{height}x{width}", "kib": len(msg.data) // 1024}
+    return costs
+
+
+def print_conversion(costs: Dict[str, Dict[str, float]]) -> None:
+    for name, c in costs.items():
+        other = f"n={c['n']}, {c['kib']} KiB in"
+        print(f"{'conversion ' + name + ' ' + c['size'] + ' (ms)':44s} {c['p50_ms']:9.2f} {c['p95_ms']:9.2f} "
+              f"{other:>24s}")
+
+
 def camera_names(count: int) -> List[str]:
     return [""] if count == 1 else [f"cam{i}" for i in range(count)]
 
@@ -265,6 +315,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             "vocabulary_switch_cached_s": vocabulary_switch(h, args.vocabulary),
             "switch_while_streaming": switch_while_streaming(h, msg, args.rate, args.switch_while_streaming),
         }
+        result["conversion"] = conversion_costs()  # the node is idle now: same machine, same moment
         time.sleep(1.5)  # one more /diagnostics tick after the last frame
         with h.lock:
             result["node_memory_mib"] = {k: float(v) for k, v in h.diagnostics.items() if k.endswith("_mib")}
@@ -289,22 +340,24 @@ def print_table(r: Dict[str, object]) -> None:
           f"weights {s['weights']}, {len(s['vocabulary'])} classes, {s['cpu_count']} CPUs, "
           f"{s['qos_reliability']} input")
     print(f"{'measure':44s} {'p50':>9s} {'p95':>9s} {'other':>24s}")
-    print(f"{'latency, one frame at a time (ms)':44s} {o['p50_ms']:9.1f} {o['p95_ms']:9.1f} "
-          f"{'n=%d, lost %d' % (o['n'], o['lost']):>24s}")
-    print(f"{'latency, streaming at %g Hz (ms)' % s['rate_hz']:44s} {st['p50_ms']:9.1f} "
-          f"{st['p95_ms']:9.1f} {'%g frames/s out' % st['fps_out']:>24s}")
-    print(f"{'frames published / processed / dropped':44s} {'':9s} {'':9s} "
-          f"{'%d / %d / %d' % (st['published'], st['processed'], st['dropped']):>24s}")
-    print(f"{'vocabulary switch, %d new names (s)' % len(s['switch_to']):44s} "
-          f"{r['vocabulary_switch_new_s']:9.2f}")
+    lost = f"n={o['n']}, lost {o['lost']}"
+    print(f"{'latency, one frame at a time (ms)':44s} {o['p50_ms']:9.1f} {o['p95_ms']:9.1f} {lost:>24s}")
+    label, fps = f"latency, streaming at {s['rate_hz']:g} Hz (ms)", f"{st['fps_out']:g} frames/s out"
+    print(f"{label:44s} {st['p50_ms']:9.1f} {st['p95_ms']:9.1f} {fps:>24s}")
+    counts = f"{st['published']} / {st['processed']} / {st['dropped']}"
+    print(f"{'frames published / processed / dropped':44s} {'':9s} {'':9s} {counts:>24s}")
+    label = f"vocabulary switch, {len(s['switch_to'])} new names (s)"
+    print(f"{label:44s} {r['vocabulary_switch_new_s']:9.2f}")
     print(f"{'vocabulary switch back, cached names (s)':44s} {r['vocabulary_switch_cached_s']:9.2f}")
     w = r["switch_while_streaming"]
-    print(f"{'switch to %d new names while streaming (s)' % len(s['switch_while_streaming']):44s} "
-          f"{w['switch_s']:9.2f} {'':9s} {'%d outputs meanwhile' % w['outputs_during_switch']:>24s}")
+    label, meanwhile = (f"switch to {len(s['switch_while_streaming'])} new names while streaming (s)",
+                        f"{w['outputs_during_switch']} outputs meanwhile")
+    print(f"{label:44s} {w['switch_s']:9.2f} {'':9s} {meanwhile:>24s}")
     print(f"{'  output gap: usual p50 / longest in switch (s)':44s} {w['gap_before_p50_s']:9.2f} "
           f"{w['gap_during_max_s']:9.2f}")
     for key, value in r["node_memory_mib"].items():  # peak_rss_mib, and device_peak_mib on CUDA
         print(f"{'node ' + key.replace('_mib', '').replace('_', ' ') + ' (MiB)':44s} {value:9.0f}")
+    print_conversion(r["conversion"])
 
 
 def main() -> None:
@@ -327,10 +380,18 @@ def main() -> None:
                    help="the node's image subscription (the bench publishes reliably)")
     p.add_argument("--cameras", type=int, default=1, help="cameras served by the one node")
     p.add_argument("--domain", type=int, default=None)
+    p.add_argument("--conversion-only", action="store_true",
+                   help="only time the conversion of camera-driver inputs at 1280x720; no node")
     p.add_argument("--json", default="bench_node.json", help="where to write the results")
     args = p.parse_args()
-    result = run(args)
-    print_table(result)
+    if args.conversion_only:
+        result = {"conversion": conversion_costs(), "cpu_count": os.cpu_count()}
+        print(f"conversion to RGB in the node's worker (convert.message_to_rgb), {os.cpu_count()} CPUs")
+        print(f"{'measure':44s} {'p50':>9s} {'p95':>9s}")
+        print_conversion(result["conversion"])
+    else:
+        result = run(args)
+        print_table(result)
     Path(args.json).write_text(json.dumps(result, indent=2))
     print(f"wrote {args.json}")
 

@@ -17,6 +17,7 @@ from launch_ros.actions import Node
 OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
     "device": "device", "weights": "weights", "heads": "heads", "vocabulary": "vocabulary",
     "publish_points": "publish_points", "qos_reliability": "qos_reliability", "cameras": "cameras",
+    "image_transport": "image_transport", "depth_transport": "depth_transport",
 }
 YAML_VALUED = ("vocabulary", "publish_points", "cameras")
 INPUTS = ("image", "camera_info", "depth")
@@ -51,7 +52,8 @@ def generate_launch_description() -> LaunchDescription:
     config = os.path.join(get_package_share_directory("ov_seg_ros"), "config", "seg.yaml")
     args = [
         ("image", "/camera/color/image_raw",
-         "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16); with cameras, e.g. /{camera}/image_raw"),
+         "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16, 16-bit colour, yuv422, bayer_*); "
+         "with cameras, e.g. /{camera}/image_raw"),
         ("camera_info", "/camera/color/camera_info", "CameraInfo of the image"),
         ("depth", "/camera/aligned_depth_to_color/image_raw",
          "depth registered to the image (16UC1 mm or 32FC1 m), used when publish_points is true"),
@@ -65,6 +67,8 @@ def generate_launch_description() -> LaunchDescription:
         ("publish_points", "", "true to publish ~/points from depth; '' = params file"),
         ("qos_reliability", "", "auto, best_effort or reliable input subscriptions; '' = params file"),
         ("cameras", "", "camera names served by one model, e.g. \"[front, rear]\"; '' = params file"),
+        ("image_transport", "", "raw, or compressed to read JPEG/PNG from <image>/compressed; '' = params file"),
+        ("depth_transport", "", "raw, or compressedDepth to read <depth>/compressedDepth; '' = params file"),
     ]
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text)

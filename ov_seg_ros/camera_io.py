@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from . import convert
 from .adaptive_subscription import AdaptiveSubscription
@@ -28,10 +28,15 @@ OUTPUT_TYPES = {"labels": Image, "confidence": Image, "objectness": Image, "over
 
 @dataclass
 class Frame:
+    """One camera message on its way through the node: the subscription callback stores the message
+    as it came; the worker converts it to `rgb` only when it takes the frame, so frames replaced in
+    the latest-frame slot before that never cost a conversion."""
+
     camera: str
     header: Any
-    rgb: np.ndarray
+    message: Union[Image, CompressedImage]
     received: float  # time.monotonic() at arrival, for latency
+    rgb: Optional[np.ndarray] = None  # H x W x 3 uint8, set by the worker
 
 
 def qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
@@ -45,14 +50,27 @@ def stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
 
+# transport -> (message type, suffix image_transport appends to the base topic)
+TRANSPORTS: Dict[str, Tuple[type, str]] = {
+    "raw": (Image, ""), "compressed": (CompressedImage, "/compressed"),
+    "compressedDepth": (CompressedImage, "/compressedDepth")}
+
+
+def transport_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
+    """(message type, topic) of an image input: `name` itself for raw images; otherwise `name` resolved
+    with the node's remappings plus the transport's suffix, as image_transport names it."""
+    msg_type, suffix = TRANSPORTS[transport]
+    return (msg_type, node.resolve_topic_name(name) + suffix) if suffix else (msg_type, name)
+
+
 class CameraIO:
     """Subscriptions and publishers of one camera, plus its latest CameraInfo and recent depth."""
 
     def __init__(self, node: Node, name: str, cfg: Dict[str, Any],
-                 on_image: Callable[["CameraIO", Image], None]) -> None:
+                 on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None]) -> None:
         self.name = name
         self._camera_info: Optional[CameraInfo] = None
-        self._depth: List[Image] = []
+        self._depth: List[Union[Image, CompressedImage]] = []
         self._depth_lock = threading.Lock()
         prefix = f"{name}/" if name else ""
         out = qos(2, reliable=True)
@@ -61,10 +79,12 @@ class CameraIO:
         # Sensor-data QoS (depth 1) whose reliability follows the publishers (qos_reliability auto):
         # best effort matches every camera, but only reliable carries large frames without a profile.
         setting = cfg["qos_reliability"]
-        self.inputs = [AdaptiveSubscription(node, Image, f"{prefix}image", lambda msg: on_image(self, msg), setting),
+        image_type, image_topic = transport_topic(node, f"{prefix}image", cfg["image_transport"])
+        self.inputs = [AdaptiveSubscription(node, image_type, image_topic, lambda msg: on_image(self, msg), setting),
                        AdaptiveSubscription(node, CameraInfo, f"{prefix}camera_info", self._on_camera_info, setting)]
         if cfg["publish_points"]:
-            self.inputs.append(AdaptiveSubscription(node, Image, f"{prefix}depth", self._on_depth, setting,
+            depth_type, depth_topic = transport_topic(node, f"{prefix}depth", cfg["depth_transport"])
+            self.inputs.append(AdaptiveSubscription(node, depth_type, depth_topic, self._on_depth, setting,
                                                     depth=DEPTH_BUFFER))
 
     @property
@@ -82,7 +102,7 @@ class CameraIO:
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg
 
-    def _on_depth(self, msg: Image) -> None:
+    def _on_depth(self, msg: Union[Image, CompressedImage]) -> None:
         with self._depth_lock:
             self._depth = (self._depth + [msg])[-DEPTH_BUFFER:]
 
@@ -103,7 +123,7 @@ class CameraIO:
             pubs["camera_info"].publish(convert.rescale_camera_info(info, width, height, header))
         return self._publish_points(frame, result, labels, cfg) if cfg["publish_points"] else True
 
-    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Image]:
+    def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Union[Image, CompressedImage]]:
         with self._depth_lock:
             candidates = list(self._depth)
         t = stamp_seconds(stamp)

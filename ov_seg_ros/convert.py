@@ -2,24 +2,49 @@
 
 Every bad input raises `ImageConversionError` naming the problem, so the node can log it and go on.
 `cv_bridge` is used for 8-bit colour input when it is importable; the numpy path below is the one
-tested and gives the same result. No rclpy here: these are plain message classes.
+tested and gives the same result. YUV 4:2:2 and Bayer input are converted by OpenCV with the codes
+cv_bridge uses. No rclpy here: these are plain message classes.
 """
 from __future__ import annotations
 
 import array
 import copy
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-# encoding -> (numpy scalar type, channels)
-_LAYOUTS: Dict[str, Tuple[type, int]] = {
-    "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
-    "mono8": (np.uint8, 1), "8UC1": (np.uint8, 1), "8UC3": (np.uint8, 3),
-    "mono16": (np.uint16, 1), "16UC1": (np.uint16, 1), "32FC1": (np.float32, 1),
+
+class Layout(NamedTuple):
+    dtype: type
+    channels: int  # values per pixel in memory (yuv422: 2 bytes per pixel, one Y and one U or V)
+    width_multiple: int = 1  # yuv422 packs two pixels into one U/Y/V/Y quadruple
+
+
+# ROS Bayer pattern -> OpenCV's name for it: OpenCV names the 2x2 block starting at the second row
+# and column, so ROS's bayer_rggb is OpenCV's BayerBG (as in cv_bridge); test_convert checks each one.
+_BAYER = {"rggb": "BG", "bggr": "RG", "gbrg": "GR", "grbg": "GB"}
+# encoding -> memory layout; image_array checks every message against this one table
+_LAYOUTS: Dict[str, Layout] = {
+    "rgb8": Layout(np.uint8, 3), "bgr8": Layout(np.uint8, 3), "rgba8": Layout(np.uint8, 4),
+    "bgra8": Layout(np.uint8, 4), "mono8": Layout(np.uint8, 1), "8UC1": Layout(np.uint8, 1),
+    "8UC3": Layout(np.uint8, 3), "mono16": Layout(np.uint16, 1), "16UC1": Layout(np.uint16, 1),
+    "32FC1": Layout(np.float32, 1),
+    "rgb16": Layout(np.uint16, 3), "bgr16": Layout(np.uint16, 3), "rgba16": Layout(np.uint16, 4),
+    "bgra16": Layout(np.uint16, 4),
+    "yuv422": Layout(np.uint8, 2, 2), "uyvy": Layout(np.uint8, 2, 2),
+    "yuv422_yuy2": Layout(np.uint8, 2, 2), "yuyv": Layout(np.uint8, 2, 2),
+    **{f"bayer_{p}8": Layout(np.uint8, 1) for p in _BAYER},
+    **{f"bayer_{p}16": Layout(np.uint16, 1) for p in _BAYER},
 }
-RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16")
+# encoding -> OpenCV colour conversion to RGB, by name (cv2 is imported only when one is needed)
+_CV_CODES: Dict[str, str] = {
+    "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
+    "yuv422_yuy2": "COLOR_YUV2RGB_YUYV", "yuyv": "COLOR_YUV2RGB_YUYV",
+    **{f"bayer_{p}{bits}": f"COLOR_Bayer{cv}2RGB" for p, cv in _BAYER.items() for bits in (8, 16)},
+}
+RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16", "rgba16", "bgra16",
+              *_CV_CODES)
 DEPTH_INPUTS = ("16UC1", "mono16", "32FC1")
 OUTPUTS = ("rgb8", "mono8", "mono16", "16UC1", "32FC1")
 _BRIDGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -46,10 +71,12 @@ def image_array(msg: Image, allowed: Tuple[str, ...] = tuple(_LAYOUTS)) -> np.nd
     if enc not in _LAYOUTS or enc not in allowed:
         raise ImageConversionError(
             f"unsupported encoding {enc!r} (supported: {', '.join(allowed)})")
-    dtype, channels = _LAYOUTS[enc]
+    dtype, channels, multiple = _LAYOUTS[enc]
     h, w = int(msg.height), int(msg.width)
     if h <= 0 or w <= 0:
         raise ImageConversionError(f"image has zero size ({w}x{h})")
+    if w % multiple:
+        raise ImageConversionError(f"{enc} needs a width that is a multiple of {multiple}, got {w}")
     item = np.dtype(dtype).itemsize
     row = w * channels * item
     if msg.step < row:
@@ -74,18 +101,43 @@ def mono16_to_8bit(img: np.ndarray) -> np.ndarray:
 
 
 def to_rgb(msg: Image) -> np.ndarray:
-    """Camera image -> H x W x 3 uint8 RGB, from rgb8, bgr8, rgba8, bgra8, mono8 or mono16."""
+    """Camera image -> H x W x 3 uint8 RGB, from any of RGB_INPUTS (colour, mono, YUV 4:2:2, Bayer)."""
     pixels = image_array(msg, RGB_INPUTS)  # validates even when cv_bridge converts
     if _BRIDGE is not None and msg.encoding in _BRIDGE_ENCODINGS:
         return np.ascontiguousarray(_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="rgb8"))
-    enc = msg.encoding
-    if enc == "mono16":
-        pixels = mono16_to_8bit(pixels)
+    return pixels_to_rgb(pixels, msg.encoding)
+
+
+def pixels_to_rgb(pixels: np.ndarray, encoding: str) -> np.ndarray:
+    """`image_array`'s pixels of an RGB_INPUTS encoding -> H x W x 3 uint8 RGB."""
+    if encoding == "mono16":
+        pixels = mono16_to_8bit(pixels)  # documented: 12-bit mono sensors would be black under >> 8
+    elif pixels.dtype == np.uint16:
+        pixels = (pixels >> 8).astype(np.uint8)  # colour and Bayer: the top byte, as cv_bridge does
+    code = _CV_CODES.get(encoding)
+    if code is not None:
+        return _cv_convert(pixels, code)
     if pixels.ndim == 2:
         return np.repeat(pixels[:, :, None], 3, axis=2)
-    if enc.startswith("bgr"):
+    if encoding.startswith("bgr"):
         pixels = pixels[:, :, 2::-1]
     return np.ascontiguousarray(pixels[:, :, :3])
+
+
+def _cv_convert(pixels: np.ndarray, code: str) -> np.ndarray:
+    import cv2  # imported here so that plain colour and mono input do not need OpenCV
+
+    try:
+        return cv2.cvtColor(pixels, getattr(cv2, code))
+    except cv2.error as e:  # e.g. a mosaic too small to demosaic: a bad frame, not a crash
+        raise ImageConversionError(f"OpenCV {code} failed on {pixels.shape}: {e}") from e
+
+
+def message_to_rgb(msg: Union[Image, CompressedImage]) -> np.ndarray:
+    """An Image or a CompressedImage (image_transport's `compressed`) -> H x W x 3 uint8 RGB."""
+    if isinstance(msg, CompressedImage):
+        return compressed_to_rgb(msg.format, msg.data)
+    return to_rgb(msg)
 
 
 def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
@@ -115,9 +167,39 @@ def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
     return cv2.cvtColor(pixels, code)
 
 
-def depth_to_metres(msg: Image) -> np.ndarray:
-    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres."""
+def depth_to_metres(msg: Union[Image, CompressedImage]) -> np.ndarray:
+    """Depth image -> H x W float32 metres: 16UC1/mono16 in millimetres, 32FC1 in metres; also
+    compressed_depth_image_transport's CompressedImage ("16UC1; compressedDepth png")."""
+    if isinstance(msg, CompressedImage):
+        return compressed_depth_to_metres(msg.format, msg.data)
     return metres_from_depth(image_array(msg, DEPTH_INPUTS), msg.encoding)
+
+
+_DEPTH_HEADER = 12  # compressed_depth_image_transport's ConfigHeader: int32 format, float32 depthParam[2]
+
+
+def compressed_depth_to_metres(fmt: str, data: Any) -> np.ndarray:
+    """A compressedDepth payload -> H x W float32 metres (missing depth NaN). 16UC1 is a 16-bit PNG of
+    millimetres; 32FC1 is a 16-bit PNG of quantised inverse depth, depth = a / (value - b) with a, b
+    from the header (value 0 = no depth), as compressed_depth_image_transport decodes it."""
+    import cv2
+
+    encoding = fmt.split(";", 1)[0].strip()
+    if "compressedDepth" not in fmt or fmt.rstrip().endswith("rvl") or encoding not in ("16UC1", "32FC1"):
+        raise ImageConversionError(f"unsupported compressed depth format {fmt!r} (supported: "
+                                   "'16UC1; compressedDepth png', '32FC1; compressedDepth png')")
+    buffer = np.frombuffer(bytes(data), dtype=np.uint8)
+    pixels = cv2.imdecode(buffer[_DEPTH_HEADER:], cv2.IMREAD_UNCHANGED) if buffer.size > _DEPTH_HEADER else None
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
+        raise ImageConversionError(f"compressed depth ({fmt!r}, {buffer.size} bytes) is not a 12-byte header "
+                                   "and a 16-bit single-channel PNG")
+    if encoding == "16UC1":
+        return metres_from_depth(pixels, "16UC1")
+    quant_a, quant_b = np.frombuffer(buffer[4:_DEPTH_HEADER].tobytes(), dtype="<f4")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        metres = np.float32(quant_a) / (pixels.astype(np.float32) - np.float32(quant_b))
+    metres[pixels == 0] = np.nan
+    return metres_from_depth(metres, "32FC1")
 
 
 def metres_from_depth(depth: np.ndarray, encoding: str) -> np.ndarray:
@@ -147,7 +229,7 @@ def to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
     """H x W (x 3) array -> Image in one of the output encodings (rgb8, mono8, mono16, 16UC1, 32FC1)."""
     if encoding not in OUTPUTS:
         raise ImageConversionError(f"cannot publish encoding {encoding!r} (supported: {OUTPUTS})")
-    dtype, channels = _LAYOUTS[encoding]
+    dtype, channels, _ = _LAYOUTS[encoding]
     expected = (channels,) if channels > 1 else ()
     if pixels.ndim != 2 + len(expected) or pixels.shape[2:] != expected or 0 in pixels.shape:
         raise ImageConversionError(f"array of shape {pixels.shape} cannot be {encoding}")

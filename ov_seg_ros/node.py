@@ -23,7 +23,6 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import Image
 from std_msgs.msg import Header, String
 
 from . import convert
@@ -148,7 +147,7 @@ class OvSegNode(Node):
         start = time.monotonic()
         try:
             vocab = self.segmenter.prepare_vocabulary(names, background=background)
-        except Exception as e:  # noqa: BLE001 - keep the old vocabulary, say why
+        except Exception as e:  # keep the old vocabulary, say why
             self.get_logger().error(f"vocabulary {names} not used, keeping the old one: {e}")
             return
         if request == self._vocab_request:
@@ -167,17 +166,24 @@ class OvSegNode(Node):
         self._label_map_pub.publish(String(data=label_map_json(vocab, self._cfg["label_encoding"])))
 
     # -------------------------------------------------------------------------- inputs
-    def _on_image(self, camera: CameraIO, msg: Image) -> None:
-        received = time.monotonic()
+    def _on_image(self, camera: CameraIO, msg: Any) -> None:
+        """Subscription callback: only store the message; the worker converts the frames it takes."""
         self._stats.count("received")
-        try:
-            rgb = convert.to_rgb(msg)
-        except convert.ImageConversionError as e:
-            self._stats.count("bad_images")
-            self._error_throttled(f"dropping image from {camera.topic}: {e}")
-            return
-        if self._slot.put(Frame(camera.name, msg.header, rgb, received), camera.name):
+        if self._slot.put(Frame(camera.name, msg.header, msg, time.monotonic()), camera.name):
             self._stats.count("dropped")
+
+    def _converted(self, frames: List[Frame]) -> List[Frame]:
+        """The frames whose message converts to RGB (decoded for compressed ones); bad ones counted."""
+        good = []
+        for frame in frames:
+            try:
+                frame.rgb = convert.message_to_rgb(frame.message)
+            except convert.ImageConversionError as e:
+                self._stats.count("bad_images")
+                self._error_throttled(f"dropping image from {self._cameras[frame.camera].topic}: {e}")
+                continue
+            good.append(frame)
+        return good
 
     def _error_throttled(self, text: str) -> None:
         if self._throttle.ready(re.sub(r"\d+", "#", text)):  # one log per kind of problem per 5 s
@@ -194,8 +200,10 @@ class OvSegNode(Node):
             if not frames:
                 continue
             try:
-                self._process(list(frames.values()))
-            except Exception as e:  # noqa: BLE001 - one bad frame must not end the worker
+                converted = self._converted(list(frames.values()))
+                if converted:
+                    self._process(converted)
+            except Exception as e:  # one bad frame must not end the worker
                 if not (self._running and self.context.ok()):
                     return  # shutting down: publishers are gone, nothing to report
                 self._stats.count("failed", len(frames))
@@ -219,7 +227,7 @@ class OvSegNode(Node):
             if vocab is not self._vocab:  # a newer label map is out: these results would contradict it
                 self._stats.count("dropped", len(frames))
                 return
-            for frame, result in zip(frames, results):
+            for frame, result in zip(frames, results, strict=True):
                 if not self._cameras[frame.camera].publish(frame, result, cfg, banner):
                     self._stats.count("depth_unmatched")
         now = time.monotonic()

@@ -16,6 +16,8 @@ from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAME
 from .vocabulary import vocabulary_error
 
 PRECISIONS = PRECISION_NAMES
+IMAGE_TRANSPORTS = ("raw", "compressed")
+DEPTH_TRANSPORTS = ("raw", "compressedDepth")
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
@@ -150,6 +152,16 @@ SPECS: Tuple[ParamSpec, ...] = (
               "Reliability of the input subscriptions. auto: reliable when every publisher on the topic is "
               "reliable, else best effort, re-checked every second as publishers come and go; best_effort "
               "or reliable fix it.", read_only=True, choices=RELIABILITY_SETTINGS),
+    ParamSpec("image_transport", "raw",
+              "How camera images arrive: 'raw' sensor_msgs/Image on image, or 'compressed' "
+              "sensor_msgs/CompressedImage (JPEG or PNG) on image/compressed, the image topic after "
+              "remapping plus '/compressed' as image_transport names it.",
+              read_only=True, choices=IMAGE_TRANSPORTS),
+    ParamSpec("depth_transport", "raw",
+              "How depth images arrive (publish_points): 'raw' sensor_msgs/Image on depth, or "
+              "'compressedDepth' (compressed_depth_image_transport's PNG, 16UC1 or 32FC1) on "
+              "depth/compressedDepth, the depth topic after remapping plus '/compressedDepth'.",
+              read_only=True, choices=DEPTH_TRANSPORTS),
     ParamSpec("publish_points", False,
               "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
               "and publish a labelled PointCloud2 on ~/points.", read_only=True),

@@ -1,9 +1,10 @@
 """sensor_msgs <-> numpy conversions on hand-built messages (numpy path; no DDS)."""
 import array
+import struct
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
 from ov_seg_ros import convert
@@ -56,7 +57,7 @@ def test_mono16_is_stretched_to_8_bit(bigendian):
 
 
 @pytest.mark.parametrize("mutate, words", [
-    (lambda m: setattr(m, "encoding", "yuv422"), "unsupported encoding 'yuv422'"),
+    (lambda m: setattr(m, "encoding", "nv12"), "unsupported encoding 'nv12'"),
     (lambda m: setattr(m, "encoding", "32FC1"), "unsupported encoding '32FC1'"),
     (lambda m: (setattr(m, "height", 0), setattr(m, "data", array.array("B"))), "zero size"),
     (lambda m: setattr(m, "width", 0), "zero size"),
@@ -70,6 +71,181 @@ def test_bad_images_raise_naming_the_problem(mutate, words):
     with pytest.raises(ImageConversionError, match=words.replace("*", r"\*").replace("(", r"\(")):
         convert.to_rgb(msg)
     assert issubclass(ImageConversionError, ValueError)
+
+
+# ---------------------------------------------------------------- camera-driver encodings
+def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """BT.601 limited range (what OpenCV's and cv_bridge's 4:2:2 conversions compute)."""
+    y, u, v = (np.asarray(a, np.float64) for a in (y, u, v))
+    c, d, e = 1.164 * (y - 16), u - 128, v - 128
+    rgb = np.stack([c + 1.596 * e, c - 0.391 * d - 0.813 * e, c + 2.018 * d], axis=-1)
+    return np.clip(rgb, 0, 255)
+
+
+def packed_422(y: np.ndarray, u: np.ndarray, v: np.ndarray, order: str) -> np.ndarray:
+    """H x W luma and H x W/2 chroma -> H x W x 2 bytes in `order` ("UYVY" or "YUYV")."""
+    planes = {"Y0": y[:, 0::2], "Y1": y[:, 1::2], "U": u, "V": v}
+    names = ["U", "Y0", "V", "Y1"] if order == "UYVY" else ["Y0", "U", "Y1", "V"]
+    return np.stack([planes[n] for n in names], axis=-1).reshape(y.shape[0], -1, 2)
+
+
+@pytest.mark.parametrize("encoding, order", [
+    ("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"), ("yuyv", "YUYV")])
+def test_yuv422_from_known_y_u_v(encoding, order):
+    y = RNG.integers(16, 236, (4, 8), dtype=np.uint8)
+    u = np.array([[128, 90, 200, 60]] * 4, np.uint8)  # grey, greenish, blue, ...
+    v = np.array([[128, 240, 100, 60]] * 4, np.uint8)  # ... red, and green
+    out = convert.to_rgb(make_image(packed_422(y, u, v, order), encoding, pad=4))
+    expected = yuv_to_rgb(y, np.repeat(u, 2, axis=1), np.repeat(v, 2, axis=1))
+    assert out.shape == (4, 8, 3) and out.dtype == np.uint8
+    np.testing.assert_allclose(out, expected, atol=2)
+    assert out[0, 2, 0] > out[0, 2, 2] and out[0, 4, 2] > out[0, 4, 0]  # V is red, U is blue
+
+
+def test_yuv422_needs_even_width_and_two_bytes_per_pixel():
+    msg = make_image(np.zeros((2, 6, 2), np.uint8), "yuv422_yuy2")
+    msg.width = 5
+    with pytest.raises(ImageConversionError, match="multiple of 2, got 5"):
+        convert.to_rgb(msg)
+    msg = make_image(np.zeros((2, 6, 2), np.uint8), "yuv422")
+    msg.step = 6  # one byte per pixel is too little
+    with pytest.raises(ImageConversionError, match=r"step 6 is smaller than width\*channels\*bytes = 6\*2\*1"):
+        convert.to_rgb(msg)
+    msg = make_image(np.zeros((2, 6, 2), np.uint8), "yuv422")
+    msg.data = msg.data[:-2]
+    with pytest.raises(ImageConversionError, match="data has 22 bytes"):
+        convert.to_rgb(msg)
+
+
+# (row, column) of R, G, G, B in each 2x2 block, as the ROS encoding names them
+BAYER_SITES = {"rggb": ("00", "01", "10", "11"), "bggr": ("11", "01", "10", "00"),
+               "gbrg": ("10", "00", "11", "01"), "grbg": ("01", "00", "11", "10")}
+
+
+def bayer_mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
+    """What a sensor with this colour filter array sees of `rgb`: one channel per pixel."""
+    mosaic = np.zeros(rgb.shape[:2], rgb.dtype)
+    for (r, c), channel in zip(BAYER_SITES[pattern], (0, 1, 1, 2), strict=True):
+        r, c = int(r), int(c)
+        mosaic[r::2, c::2] = rgb[r::2, c::2, channel]
+    return mosaic
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("pattern", ["rggb", "bggr", "gbrg", "grbg"])
+def test_bayer_mosaic_gives_the_colours_back(pattern, bits):
+    # four flat colour quadrants: inside each, demosaicing must return exactly that colour
+    colours = np.array([[[200, 100, 50], [30, 180, 90]], [[60, 70, 220], [250, 250, 10]]], np.uint8)
+    rgb = np.repeat(np.repeat(colours, 8, axis=0), 8, axis=1)  # 16 x 16
+    wide = rgb.astype(np.uint16) * 257 if bits == 16 else rgb  # >> 8 gives the 8-bit value back
+    msg = make_image(bayer_mosaic(wide, pattern), f"bayer_{pattern}{bits}", pad=2, bigendian=bits == 16)
+    out = convert.to_rgb(msg)
+    assert out.shape == (16, 16, 3) and out.dtype == np.uint8
+    for qr in (0, 1):
+        for qc in (0, 1):
+            inner = out[qr * 8 + 2:qr * 8 + 6, qc * 8 + 2:qc * 8 + 6].reshape(-1, 3)
+            np.testing.assert_array_equal(inner, np.broadcast_to(colours[qr, qc], inner.shape),
+                                          err_msg=f"{pattern} quadrant {qr}{qc}")
+
+
+@pytest.mark.parametrize("bigendian", [False, True])
+@pytest.mark.parametrize("encoding, pixels", [
+    ("rgb16", RGB), ("bgr16", RGB[:, :, ::-1]),
+    ("rgba16", np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
+    ("bgra16", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 9, np.uint8)])),
+])
+def test_16_bit_colour_keeps_the_top_byte(encoding, pixels, bigendian):
+    wide = pixels.astype(np.uint16) * 256 + 0xAB  # the low byte must not matter
+    out = convert.to_rgb(make_image(np.ascontiguousarray(wide), encoding, pad=2, bigendian=bigendian))
+    np.testing.assert_array_equal(out, RGB)
+
+
+def test_bayer_too_small_for_opencv_is_a_bad_image_not_a_crash():
+    msg = make_image(np.zeros((1, 1), np.uint8), "bayer_rggb8")
+    try:
+        assert convert.to_rgb(msg).shape == (1, 1, 3)
+    except ImageConversionError as e:  # either is fine, as long as it is not cv2.error
+        assert "OpenCV" in str(e)
+
+
+# --------------------------------------------------------------------------- compressed
+def encoded_bytes(pixels: np.ndarray, ext: str) -> bytes:
+    import cv2
+    ok, buffer = cv2.imencode(ext, pixels)
+    assert ok
+    return buffer.tobytes()
+
+
+@pytest.mark.parametrize("fmt, given", [
+    ("rgb8; jpeg compressed bgr8", "bgr"), ("jpeg", "bgr"), ("bgr8; jpeg compressed rgb8", "rgb")])
+def test_jpeg_payload_gives_rgb_in_the_stated_channel_order(fmt, given):
+    rgb = np.zeros((16, 16, 3), np.uint8)
+    rgb[:] = (220, 40, 30)
+    data = encoded_bytes(rgb[:, :, ::-1] if given == "bgr" else rgb, ".jpg")
+    msg = CompressedImage(format=fmt, data=array.array("B", data))
+    out = convert.message_to_rgb(msg)
+    assert out.shape == (16, 16, 3)
+    np.testing.assert_allclose(out.astype(int), rgb.astype(int), atol=4)
+
+
+def test_png_payload_is_lossless_and_16_bit_mono_is_stretched():
+    data = encoded_bytes(RGB[:, :, ::-1], ".png")
+    np.testing.assert_array_equal(convert.compressed_to_rgb("rgb8; png compressed bgr8", data), RGB)
+    mono = np.linspace(100, 4000, 35).astype(np.uint16).reshape(5, 7)  # a 12-bit sensor
+    out = convert.compressed_to_rgb("mono16; png compressed mono16", encoded_bytes(mono, ".png"))
+    assert out.shape == (5, 7, 3) and out[0, 0, 0] == 0 and out[-1, -1, 0] == 255
+    np.testing.assert_array_equal(out[:, :, 0], convert.mono16_to_8bit(mono))
+
+
+@pytest.mark.parametrize("corrupt", [
+    lambda b: b[: len(b) // 2],  # truncated in transit
+    lambda b: b[100:],  # no start-of-image marker
+    lambda b: b"\xff\xd8" + bytes(500),  # a header and nothing else
+    lambda b: b"",
+])
+def test_corrupt_jpeg_raises_naming_the_problem(corrupt):
+    good = encoded_bytes(RGB[:, :, ::-1].repeat(8, axis=0).repeat(8, axis=1), ".jpg")
+    msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=array.array("B", corrupt(good)))
+    with pytest.raises(ImageConversionError, match="jpeg compressed"):
+        convert.message_to_rgb(msg)
+
+
+def compressed_depth(pixels: np.ndarray, fmt: str, quant_a: float = 0.0, quant_b: float = 0.0) -> CompressedImage:
+    """What compressed_depth_image_transport publishes: a 12-byte header, then a 16-bit PNG."""
+    header = struct.pack("<iff", 0, quant_a, quant_b)
+    return CompressedImage(format=fmt, data=array.array("B", header + encoded_bytes(pixels, ".png")))
+
+
+def test_compressed_depth_16uc1_and_32fc1():
+    mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
+    out = convert.depth_to_metres(compressed_depth(mm, "16UC1; compressedDepth png"))
+    assert out.dtype == np.float32 and np.isnan(out[0, 0])
+    np.testing.assert_allclose(out[[0, 1, 1], [1, 0, 1]], [1.0, 2.5, 65.535], rtol=1e-6)
+    # 32FC1: quantised inverse depth, value = a / depth + b (the transport's defaults: a = 100, max 10 m)
+    a, b = 100.0, 1 - 100.0 / 10.0
+    metres = np.array([[1.0, 2.0], [5.0, np.nan]], np.float32)
+    with np.errstate(invalid="ignore"):
+        inverse = np.where(np.isfinite(metres), np.round(a / metres + b), 0).astype(np.uint16)
+    out = convert.depth_to_metres(compressed_depth(inverse, "32FC1; compressedDepth png", a, b))
+    np.testing.assert_allclose(out[[0, 0, 1], [0, 1, 0]], [1.0, 2.0, 5.0], rtol=1e-6)
+    assert np.isnan(out[1, 1])
+
+
+@pytest.mark.parametrize("fmt, data, words", [
+    ("16UC1; compressedDepth rvl", None, "unsupported compressed depth format"),
+    ("rgb8; jpeg compressed bgr8", None, "unsupported compressed depth format"),
+    ("16UC1; compressedDepth png", b"\x00" * 12, "12-byte header"),
+    ("16UC1; compressedDepth png", b"\x00" * 12 + b"\x89PNG junk", "16-bit single-channel PNG"),
+])
+def test_bad_compressed_depth_raises_naming_the_problem(fmt, data, words):
+    msg = compressed_depth(np.zeros((2, 2), np.uint16), fmt)
+    if data is not None:
+        msg.data = array.array("B", data)
+    with pytest.raises(ImageConversionError, match=words):
+        convert.depth_to_metres(msg)
+    eight_bit = compressed_depth(np.zeros((2, 2), np.uint8), "16UC1; compressedDepth png")
+    with pytest.raises(ImageConversionError, match="16-bit"):
+        convert.depth_to_metres(eight_bit)
 
 
 def test_depth_16uc1_mm_and_32fc1_m():
