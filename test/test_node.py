@@ -556,8 +556,10 @@ def test_ros2_launch_param_set_topic_echo(tmp_path):
         wait_until(lambda: '"2": "door"' in label_map() or launch.poll() is not None,
                    START_TIMEOUT, "label map via ros2 topic echo", period=1)
         assert launch.poll() is None
-        out = ros2("param", "set", "/ov_seg", "vocabulary", "[floor, door, person]")
-        assert "Set parameter successful" in out, out
+        # The CLI's daemon may not have discovered the node yet ("Node not found"): ask again.
+        wait_until(lambda: "Set parameter successful" in ros2("param", "set", "/ov_seg", "vocabulary",
+                                                               "[floor, door, person]"),
+                   60, "ros2 param set to succeed", period=1)
         wait_until(lambda: '"3": "person"' in label_map(), 60, "new label map", period=0.5)
         out = ros2("param", "set", "/ov_seg", "min_confidence", "2.0")
         assert "Setting parameter failed" in out and "range" in out, out
