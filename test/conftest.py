@@ -13,7 +13,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 # One ROS domain per group of DDS tests, offset from the pid so concurrent runs rarely share one.
 DOMAIN_OFFSETS = {"node": 0, "ros2_cli": 1, "demo_launch": 2, "demo_player": 3, "overlay_saver": 4,
-                  "cameras": 5, "cameras_launch": 6}
+                  "cameras": 5, "cameras_launch": 6, "consumers": 7}
 
 
 def ros_domain(group: str) -> int:
