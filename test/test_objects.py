@@ -64,15 +64,16 @@ def test_shape_mismatch_raises():
 
 def test_boxes_3d_median_and_extent_per_object():
     rng = np.random.default_rng(1)
-    xyz = rng.normal(size=(101, 3))
+    xyz = rng.normal(size=(101, 3)).astype(np.float32)  # what point clouds hold
+    xyz[0, 0], xyz[1, 1] = 0.0, -0.0
     numbers = rng.integers(1, 4, size=101)
     numbers[numbers == 2] = 3  # object 2 has no points: no box for it
     boxes = boxes_3d(xyz, numbers)
     assert boxes.numbers.tolist() == sorted(set(numbers.tolist()))
     for row, n in enumerate(boxes.numbers):
         pts = xyz[numbers == n]
-        np.testing.assert_allclose(boxes.centers[row], np.median(pts, axis=0))
-        np.testing.assert_allclose(boxes.sizes[row], pts.max(axis=0) - pts.min(axis=0))
+        np.testing.assert_array_equal(boxes.centers[row], np.median(pts.astype(np.float64), axis=0))
+        np.testing.assert_array_equal(boxes.sizes[row], pts.max(axis=0).astype(np.float64) - pts.min(axis=0))
 
 
 def test_boxes_3d_of_nothing():
