@@ -1,4 +1,9 @@
 """The output table (what is advertised, what is built per frame) and the vision_msgs packing, no DDS."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from std_msgs.msg import Header
@@ -92,3 +97,35 @@ def test_label_info_and_detections_3d_packing():
     p = d.bbox.center.position
     assert (p.x, p.y, p.z) == (1.0, 0.0, 2.0) and d.bbox.center.orientation.w == 1.0
     assert (d.bbox.size.x, d.bbox.size.y, d.bbox.size.z) == (2.0, 2.0, 2.0)
+
+
+def test_without_vision_msgs_those_outputs_are_off_and_the_rest_works():
+    """vision_msgs made unimportable in a fresh interpreter: no LabelInfo / detection topics, one log line."""
+    script = """
+import sys
+sys.modules["vision_msgs"] = sys.modules["vision_msgs.msg"] = None  # import fails as if not installed
+import rclpy
+from rclpy.node import Node
+from ov_seg_ros import params
+from ov_seg_ros.camera_io import qos
+from ov_seg_ros.label_topics import LabelTopics
+from ov_seg_ros.outputs import advertised
+print(sorted(o.suffix for o in advertised({**params.DEFAULTS, "publish_points": True})))
+rclpy.init()
+node = Node("no_vision_msgs")
+topics = LabelTopics(node, [""], qos(1, True, latched=True))
+print(sorted(name for name, _ in node.get_publisher_names_and_types_by_node("no_vision_msgs", "/")))
+node.destroy_node()
+rclpy.shutdown()
+"""
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo,
+                          env={**os.environ, "PYTHONPATH": str(repo), "ROS_DOMAIN_ID": "99",
+                               "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+    assert done.returncode == 0, done.stderr
+    suffixes, topics = done.stdout.strip().splitlines()[-2:]
+    assert "detections" not in suffixes and "detections_3d" not in suffixes
+    assert "'labels'" in suffixes and "'instances'" in suffixes and "'targets/points'" in suffixes
+    assert "label_info" not in topics and "/no_vision_msgs/label_map" in topics
+    off = "~/label_info, ~/detections and ~/detections_3d are off: vision_msgs cannot be imported"
+    assert done.stderr.count(off) == 1
