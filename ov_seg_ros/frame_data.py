@@ -82,6 +82,5 @@ class FrameData:
         points = self.target_points
         if points is None:
             return None
-        on_object = points[points["instance"] > 0]
-        xyz = np.stack([on_object["x"], on_object["y"], on_object["z"]], axis=1)
-        return boxes_3d(xyz, on_object["instance"])
+        on_object = np.flatnonzero(points["instance"])  # target pixels outside objects have instance 0
+        return boxes_3d([points[axis].take(on_object) for axis in "xyz"], points["instance"].take(on_object))

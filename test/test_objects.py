@@ -68,7 +68,7 @@ def test_boxes_3d_median_and_extent_per_object():
     xyz[0, 0], xyz[1, 1] = 0.0, -0.0
     numbers = rng.integers(1, 4, size=101)
     numbers[numbers == 2] = 3  # object 2 has no points: no box for it
-    boxes = boxes_3d(xyz, numbers)
+    boxes = boxes_3d(xyz.T, numbers)
     assert boxes.numbers.tolist() == sorted(set(numbers.tolist()))
     for row, n in enumerate(boxes.numbers):
         pts = xyz[numbers == n]
@@ -77,5 +77,22 @@ def test_boxes_3d_median_and_extent_per_object():
 
 
 def test_boxes_3d_of_nothing():
-    boxes = boxes_3d(np.zeros((0, 3)), np.zeros(0, np.uint16))
+    boxes = boxes_3d(np.zeros((3, 0), np.float32), np.zeros(0, np.uint16))
     assert boxes.numbers.size == 0 and boxes.centers.shape == (0, 3)
+
+
+def test_more_components_than_16_bits_hold_fall_back_and_too_many_objects_raise():
+    labels = np.zeros((600, 600), np.uint16)
+    labels[::2, ::2] = 1  # 90000 one-pixel components
+    conf = np.ones(labels.shape, np.float32)
+    assert len(find_objects(labels, [1], conf, min_pixels=2)) == 0  # labelled with 32-bit ids, all too small
+    with pytest.raises(ValueError, match="65535 objects"):
+        find_objects(labels, [1], conf, min_pixels=1)
+
+
+def test_sortable_keys_keep_float_order_and_round_trip():
+    from ov_seg_ros.objects import _sortable, _unsortable
+    values = np.array([-np.inf, -3.5, -1e-30, -0.0, 0.0, 1e-30, 2.0, 7.25, np.inf], np.float32)
+    keys = _sortable(values)
+    assert np.all(np.diff(keys.astype(np.int64)) > 0)
+    np.testing.assert_array_equal(_unsortable(keys), values)

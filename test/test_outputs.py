@@ -90,7 +90,7 @@ def test_label_info_and_detections_3d_packing():
     labels = np.zeros((4, 4), np.uint16)
     labels[:2, :2] = 1
     objects = find_objects(labels, [1], np.ones(labels.shape, np.float32), 1)
-    boxes = boxes_3d(np.array([[0.0, 0.0, 1.0], [1.0, 2.0, 3.0], [2.0, 0.0, 2.0]]), np.array([1, 1, 1]))
+    boxes = boxes_3d(np.array([[0.0, 0.0, 1.0], [1.0, 2.0, 3.0], [2.0, 0.0, 2.0]]).T, np.array([1, 1, 1]))
     msg = vision.detections_3d(boxes, objects, {1: "floor"}, header)
     d = msg.detections[0]
     assert d.id == "1" and d.results[0].hypothesis.class_id == "floor"
