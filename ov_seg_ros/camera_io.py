@@ -67,7 +67,7 @@ class CameraIO:
         self._depth_lock = threading.Lock()
         prefix = f"{name}/" if name else ""
         self._logger = node.get_logger()
-        self._pubs = [(o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.depth, reliable=True)))
+        self._pubs = [(o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
                       for o in advertised(cfg)]
         # Sensor-data QoS (depth 1); reliable only on request so best-effort cameras still match.
         reliable = cfg["qos_reliability"] == "reliable"
@@ -100,10 +100,6 @@ class CameraIO:
                     if wanted(output, cfg, pub.get_subscription_count())]
         unmatched = cfg["publish_points"] and (depth is None or info is None)
         return Outgoing([(pub, msg) for pub, msg in messages if msg is not None], unmatched)
-
-    def publish(self, frame: Frame, result: Segmentation, cfg: Dict[str, Any]) -> bool:
-        """Build and publish one frame; False when depth was wanted but none matched."""
-        return self.build(frame, result, cfg).publish()
 
     def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Image]:
         with self._depth_lock:

@@ -32,6 +32,7 @@ class LabelTopics:
     def __init__(self, node: Node, cameras: Sequence[str], qos: Any) -> None:
         self._node = node
         self._label_map = node.create_publisher(String, "~/label_map", qos)
+        self._label_map_text = ""
         self._pubs: Dict[str, Any] = {}
         self._frame_ids: Dict[str, str] = {}
         self._first = cameras[0] if cameras else ""
@@ -47,7 +48,10 @@ class LabelTopics:
 
     def publish(self, vocab: Vocabulary, cfg: Mapping[str, Any]) -> None:
         """Every topic, for this vocabulary, label_encoding and min_confidence."""
-        self._label_map.publish(String(data=label_map_json(vocab, cfg["label_encoding"])))
+        text = label_map_json(vocab, cfg["label_encoding"])
+        if text != self._label_map_text:  # a min_confidence change alone leaves ~/label_map as it is
+            self._label_map_text = text
+            self._label_map.publish(String(data=text))
         self._latest = (vocab, cfg["min_confidence"])
         for topic in self._pubs:
             self._publish(topic)

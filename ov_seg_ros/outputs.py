@@ -27,7 +27,7 @@ Builder = Callable[[Any, Segmentation, FrameData, Config], Optional[Any]]
 
 @dataclass(frozen=True)
 class Output:
-    """One output topic `~/<camera>/<suffix>` (reliable, depth `depth`)."""
+    """One output topic `~/<camera>/<suffix>` (reliable, keeping the last `qos_depth` messages)."""
 
     suffix: str
     msg_type: Any  # None when its package cannot be imported: not advertised
@@ -35,7 +35,7 @@ class Output:
     requires: Optional[str] = None  # read-only bool parameter without which the topic does not exist
     when: Optional[Callable[[Config], bool]] = None  # runtime switch, checked per frame
     lazy: bool = False  # built only while someone subscribes (costly outputs)
-    depth: int = 2
+    qos_depth: int = 2
 
 
 def advertised(cfg: Config, outputs: Optional[List[Output]] = None) -> List[Output]:

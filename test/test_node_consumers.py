@@ -248,10 +248,12 @@ def test_mono8_confidence(client, scene, segmenter):
 
 
 def test_min_confidence_and_vocabulary_changes_republish_label_info(client):
-    before = len(client.messages("label_info"))
+    before, maps = len(client.messages("label_info")), len(client.messages("label_map"))
     assert client.set("min_confidence", 0.25).successful
     info = wait_until(lambda: client.messages("label_info")[before:], 10, "LabelInfo for min_confidence")[-1]
     assert info.threshold == pytest.approx(0.25)
+    time.sleep(0.3)
+    assert len(client.messages("label_map")) == maps  # the label map does not name the threshold
     assert client.set("min_confidence", 0.0).successful
     # removing 'door' from the vocabulary drops it from targets and obstacle_classes, with a warning
     assert client.set("targets", list(VOCAB)).successful
