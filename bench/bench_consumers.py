@@ -88,9 +88,9 @@ def main() -> None:
     new = frame_costs(result, depth_msg, organized, suffixes, args.repeats)
     n_objects = len(primed(result, depth_msg, CFG, "objects").objects)
     rows = [
-        ("~/confidence 32FC1 (today, reference)", today["confidence"]),
+        ("~/confidence 32FC1 (reference)", today["confidence"]),
         ("~/confidence mono8", new["confidence"]),
-        ("~/points sparse, stride 2 (today, reference)", today["points"]),
+        ("~/points sparse, stride 2 (reference)", today["points"]),
         ("~/points organized", new["points"]),
         ("~/obstacles/points (5 classes, stride 2)", new["obstacles/points"]),
     ]
