@@ -269,3 +269,25 @@ def test_min_confidence_and_vocabulary_changes_republish_label_info(client):
     assert "drops ['door'] from targets" in log and "drops ['door'] from obstacle_classes" in log
     assert client.set("vocabulary", list(VOCAB)).successful  # back, for any test after this one
     wait_until(lambda: len(client.messages("label_info")[-1].class_map) == 3, 60, "LabelInfo back")
+
+
+def test_organized_cloud_at_640x480(client):
+    """One full-size frame: the organised cloud (8.6 MB, reliable) still matches the labels' grid."""
+    assert client.set("points_layout", "organized").successful
+    height, width = 480, 640
+    depth = np.full((height, width), 2000, np.uint16)
+    depth[100:200, 300:400] = 0
+    info = CameraInfo(width=width, height=height, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1])
+    client.pubs["camera_info"].publish(info)
+    time.sleep(0.2)
+    stamp = next(_stamps)
+    client.pubs["depth"].publish(make_image(depth, "16UC1", stamp, FRAME_ID))
+    time.sleep(0.2)
+    client.pubs["image"].publish(make_image(random_image(height, width, seed=3), "rgb8", stamp, FRAME_ID))
+    out = wait_until(lambda: client._all(("labels", "points"), stamp), 120, "640x480 outputs")
+    client.pubs["camera_info"].publish(INFO)  # back to the small frames' intrinsics
+    labels = convert.image_array(out["labels"])
+    points = from_pointcloud2(out["points"]).reshape(height, width)
+    assert (out["points"].height, out["points"].width) == (height, width)
+    np.testing.assert_array_equal(np.isnan(points["z"]), depth == 0)
+    np.testing.assert_array_equal(points["label"], labels)
