@@ -10,6 +10,7 @@ it once per frame for all outputs; each row is the median ms of what that output
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -59,18 +60,21 @@ def primed(result: Result, depth_msg, cfg: dict, *shared: str) -> FrameData:
 
 
 def frame_costs(result: Result, depth_msg, cfg: dict, suffixes: list, repeats: int) -> dict:
-    """Median ms of each builder when `suffixes` are built in that order on one frame's FrameData,
-    as the node does (later outputs reuse what earlier ones computed, e.g. the objects)."""
+    """Median (wall, CPU) ms of each builder when `suffixes` are built in that order on one frame's
+    FrameData, as the node does (later outputs reuse what earlier ones computed, e.g. the objects).
+    CPU time is the process's, all threads: on a loaded machine it is the steadier figure."""
     frame = SimpleNamespace(header=Header(frame_id="camera_color_optical_frame"), rgb=None)
     build = {o.suffix: o.build for o in OUTPUTS}
-    times = {s: [] for s in suffixes}
+    wall: dict = {s: [] for s in suffixes}
+    cpu: dict = {s: [] for s in suffixes}
     for _ in range(repeats):
         data = primed(result, depth_msg, cfg)
         for suffix in suffixes:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             build[suffix](frame, result, data, cfg)
-            times[suffix].append((time.perf_counter() - t0) * 1e3)
-    return {s: statistics.median(t) for s, t in times.items()}
+            wall[suffix].append((time.perf_counter() - t0) * 1e3)
+            cpu[suffix].append((time.process_time() - c0) * 1e3)
+    return {s: (statistics.median(wall[s]), statistics.median(cpu[s])) for s in suffixes}
 
 
 def main() -> None:
@@ -101,9 +105,11 @@ def main() -> None:
             ("~/detections_3d (target points, medians, message)", new["detections_3d"]),
             ("~/targets/points (after ~/detections_3d: packing only)", new["targets/points"]),
         ]
-    print(f"ov_seg_ros consumer outputs, {WIDTH}x{HEIGHT}, median of {args.repeats} frames (ms added per frame)")
-    for name, ms in rows:
-        print(f"{name:<62} {ms:8.2f}")
+    print(f"ov_seg_ros consumer outputs, {WIDTH}x{HEIGHT}, median of {args.repeats} frames, ms added per frame "
+          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(f"{'output':<62} {'wall ms':>8} {'CPU ms':>8}")
+    for name, (wall, cpu) in rows:
+        print(f"{name:<62} {wall:8.2f} {cpu:8.2f}")
 
 
 if __name__ == "__main__":
