@@ -1,8 +1,8 @@
-"""One camera's topics on the `ov_seg` node: image / camera_info / depth in, labels ... points out.
+"""One camera's topics on the `ov_seg` node: image / camera_info / depth in, the `outputs` table out.
 
 A camera named "" uses the node's plain names (`image`, `~/labels`); a camera named "front" uses
 `front/image` and `~/front/labels`, so one node (one model in memory) serves several cameras and
-every name stays remappable. No algorithm here: results come from `Segmenter`, pixels from `convert`.
+every name stays remappable. No algorithm here: results come from `Segmenter`, messages from `outputs`.
 """
 from __future__ import annotations
 
@@ -13,17 +13,15 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from . import convert
 from .adaptive_subscription import AdaptiveSubscription
-from .pointcloud import semantic_points, to_pointcloud2
+from .frame_data import FrameData
+from .outputs import advertised, wanted
+from .params import DEFAULTS
 from .segmenter import Segmentation
-from .visualize import render_overlay
 
 DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
-OUTPUT_TYPES = {"labels": Image, "confidence": Image, "objectness": Image, "overlay": Image,
-                "camera_info": CameraInfo, "points": PointCloud2}
 
 
 @dataclass
@@ -37,6 +35,20 @@ class Frame:
     message: Union[Image, CompressedImage]
     received: float  # time.monotonic() at arrival, for latency
     rgb: Optional[np.ndarray] = None  # H x W x 3 uint8, set by the worker
+
+
+@dataclass
+class Outgoing:
+    """One frame's built messages and their publishers; publish() puts them on the wire in table order."""
+
+    messages: List[Tuple[Any, Any]]
+    depth_unmatched: bool  # depth was wanted for this frame but none matched its stamp
+
+    def publish(self) -> bool:
+        """Publish every message; False when depth was wanted but none matched."""
+        for pub, msg in self.messages:
+            pub.publish(msg)
+        return not self.depth_unmatched
 
 
 def qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
@@ -73,9 +85,9 @@ class CameraIO:
         self._depth: List[Union[Image, CompressedImage]] = []
         self._depth_lock = threading.Lock()
         prefix = f"{name}/" if name else ""
-        out = qos(2, reliable=True)
-        self._pubs = {kind: node.create_publisher(msg_type, f"~/{prefix}{kind}", out)
-                      for kind, msg_type in OUTPUT_TYPES.items()}
+        self._logger = node.get_logger()
+        self._pubs = [(o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
+                      for o in advertised(cfg)]
         # Sensor-data QoS (depth 1) whose reliability follows the publishers (qos_reliability auto):
         # best effort matches every camera, but only reliable carries large frames without a profile.
         setting = cfg["qos_reliability"]
@@ -106,22 +118,18 @@ class CameraIO:
         with self._depth_lock:
             self._depth = (self._depth + [msg])[-DEPTH_BUFFER:]
 
-    def publish(self, frame: Frame, result: Segmentation, cfg: Dict[str, Any],
-                banner: Optional[str]) -> bool:
-        """Publish every output of one frame; False when ~/points was asked for but had no depth."""
-        header, pubs = frame.header, self._pubs
-        labels = result.label_image(cfg["min_confidence"])
-        pubs["labels"].publish(convert.labels_to_image(labels, cfg["label_encoding"], header))
-        pubs["confidence"].publish(convert.to_image(result.confidence, "32FC1", header))
-        pubs["objectness"].publish(convert.to_image(result.objectness_image, "32FC1", header))
-        if cfg["publish_overlay"] and pubs["overlay"].get_subscription_count() > 0:
-            rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(), cfg["overlay_alpha"], banner)
-            pubs["overlay"].publish(convert.to_image(rgb, "rgb8", header))
+    def build(self, frame: Frame, result: Segmentation, cfg: Dict[str, Any]) -> Outgoing:
+        """Every wanted output of one frame, built but not published (the caller publishes under its lock)."""
+        depth = self._matching_depth(frame.header.stamp, cfg["depth_tolerance"]) if cfg["publish_points"] else None
         info = self._camera_info
-        if info is not None:
-            height, width = labels.shape
-            pubs["camera_info"].publish(convert.rescale_camera_info(info, width, height, header))
-        return self._publish_points(frame, result, labels, cfg) if cfg["publish_points"] else True
+        shared = FrameData(result, cfg, info, depth)
+        if cfg["points_layout"] == "organized" and cfg["point_stride"] != DEFAULTS["point_stride"]:
+            self._logger.warning("point_stride does not apply to the organized ~/points layout (it still thins "
+                                 "~/obstacles/points)", once=True)
+        messages = [(pub, output.build(frame, result, shared, cfg)) for output, pub in self._pubs
+                    if wanted(output, cfg, pub.get_subscription_count())]
+        unmatched = cfg["publish_points"] and (depth is None or info is None)
+        return Outgoing([(pub, msg) for pub, msg in messages if msg is not None], unmatched)
 
     def _matching_depth(self, stamp: Any, tolerance: float) -> Optional[Union[Image, CompressedImage]]:
         with self._depth_lock:
@@ -131,18 +139,3 @@ class CameraIO:
         if best is None or abs(stamp_seconds(best.header.stamp) - t) > tolerance:
             return None
         return best
-
-    def _publish_points(self, frame: Frame, result: Segmentation, labels: np.ndarray,
-                        cfg: Dict[str, Any]) -> bool:
-        depth_msg = self._matching_depth(frame.header.stamp, cfg["depth_tolerance"])
-        info = self._camera_info
-        if depth_msg is None or info is None:
-            return False
-        height, width = labels.shape
-        depth = convert.resize_nearest(convert.depth_to_metres(depth_msg), (height, width))
-        fx, fy, cx, cy = convert.intrinsics(convert.rescale_camera_info(info, width, height))
-        points = semantic_points(depth, fx, fy, cx, cy, labels, result.confidence,
-                                 result.objectness_image, result.vocabulary.label_map(),
-                                 stride=cfg["point_stride"], max_depth=cfg["max_depth"])
-        self._pubs["points"].publish(to_pointcloud2(points, frame.header))
-        return True

@@ -2,13 +2,12 @@
 
 No algorithm here: frames go to `Segmenter` on a worker thread (latest frame per camera; the cameras
 waiting together share one forward pass), vocabulary changes are encoded on a background thread and
-swapped atomically, and `~/label_map` for a vocabulary is always published before the first output made
-with it (both happen under `_publish_lock`). Per-camera topics live in `camera_io`.
+swapped atomically, and `~/label_map` (and `~/label_info`) for a vocabulary is always published before the
+first output made with it (both happen under `_publish_lock`). Per-camera topics live in `camera_io`.
 """
 from __future__ import annotations
 
 import concurrent.futures
-import json
 import re
 import signal
 import sys
@@ -23,17 +22,17 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header, String
+from std_msgs.msg import Header
 
 from . import convert
 from .camera_io import CameraIO, Frame, qos
 from .frames import FrameStats, LatestSlot, Throttle
-from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary
+from .label_topics import LabelTopics
+from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary, pruned_class_lists
 from .ros_session import exit_process, ros_session
 from .segmenter import Segmenter
-from .visualize import SEEDED_BANNER, label_map_document
 from .vocabulary import Vocabulary
-from .weights import SEEDED, WeightsNotFoundError
+from .weights import WeightsNotFoundError
 
 NODE_NAME = "ov_seg"
 ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
@@ -43,11 +42,6 @@ STATUS_PERIOD = 10  # diagnostics ticks (s) between status lines in the log
 
 class StartupError(RuntimeError):
     """The node cannot start with this configuration; the message says what to change."""
-
-
-def label_map_json(vocab: Vocabulary, encoding: str) -> str:
-    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
-    return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
 
 
 class OvSegNode(Node):
@@ -66,11 +60,13 @@ class OvSegNode(Node):
         self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ov_seg_vocab")
         self.segmenter = self._make_segmenter()
         self._vocab = self._first_vocabulary()
-        self._label_map_pub = self.create_publisher(String, "~/label_map", qos(1, True, latched=True))
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        cameras = parse_cameras(self._cfg["cameras"])[0] or [""]
+        self._label_topics = LabelTopics(self, cameras, qos(1, True, latched=True))
         self._activate(self._vocab, time.monotonic())
-        self._cameras = {name: CameraIO(self, name, self._cfg, self._on_image)
-                         for name in parse_cameras(self._cfg["cameras"])[0] or [""]}
+        self._cameras = {name: CameraIO(self, name, self._cfg, self._on_image) for name in cameras}
+        if hasattr(self, "add_pre_set_parameters_callback"):  # Iron+ (Humble refuses such vocabulary edits)
+            self.add_pre_set_parameters_callback(self._prune_class_lists)
         self.add_on_set_parameters_callback(self._validate_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._running = True
@@ -122,6 +118,13 @@ class OvSegNode(Node):
             self.get_logger().warning(f"rejected parameter change: {reason}")
         return SetParametersResult(successful=reason is None, reason=reason or "")
 
+    def _prune_class_lists(self, params: List[Parameter]) -> List[Parameter]:
+        # A vocabulary edit drops the names it removes from targets / obstacle_classes, in the same set.
+        pruned = pruned_class_lists(self._cfg, {p.name: p.value for p in params})
+        for name, (_, dropped) in pruned.items():
+            self.get_logger().warning(f"vocabulary change drops {dropped} from {name}: no longer in the vocabulary")
+        return params + [Parameter(n, Parameter.Type.STRING_ARRAY, kept) for n, (kept, _) in pruned.items()]
+
     def _apply_parameters(self, params: List[Parameter]) -> None:
         changes = {p.name: p.value for p in params if p.name in DEFAULTS}
         self._cfg = {**self._cfg, **changes}  # one reference swap: readers see old or new, whole
@@ -132,7 +135,7 @@ class OvSegNode(Node):
         if any(k in changes for k in VOCABULARY_PARAMS):
             names, _ = parse_vocabulary(self._cfg["vocabulary"])
             self._request_vocabulary(names, self._cfg["background"])
-        if "label_encoding" in changes:  # the label map names the encoding
+        if {"label_encoding", "min_confidence"} & set(changes):  # named by the label map / LabelInfo
             with self._publish_lock:
                 self._publish_label_map(self._vocab)
 
@@ -158,12 +161,11 @@ class OvSegNode(Node):
             self._vocab = vocab
             self.segmenter.use_vocabulary(vocab)
             self._publish_label_map(vocab)
-        self.get_logger().info(
-            f"vocabulary v{vocab.version} active after {time.monotonic() - start:.2f} s: "
-            f"{vocab.label_map()}")
+        self.get_logger().info(f"vocabulary v{vocab.version} active after {time.monotonic() - start:.2f} s: "
+                               f"{vocab.label_map()}")
 
     def _publish_label_map(self, vocab: Vocabulary) -> None:
-        self._label_map_pub.publish(String(data=label_map_json(vocab, self._cfg["label_encoding"])))
+        self._label_topics.publish(vocab, self._cfg)  # ~/label_map and ~/label_info
 
     # -------------------------------------------------------------------------- inputs
     def _on_image(self, camera: CameraIO, msg: Any) -> None:
@@ -221,14 +223,15 @@ class OvSegNode(Node):
         self._apply_engine_changes()
         vocab = self._vocab
         results = self.segmenter.segment_batch([f.rgb for f in frames], vocabulary=vocab)
-        cfg = self._cfg
-        banner = SEEDED_BANNER if SEEDED in (cfg["weights"], cfg["heads"]) else None
+        cfg = self._cfg  # built outside the lock (clouds, components), published under it
+        outgoing = [self._cameras[f.camera].build(f, r, cfg) for f, r in zip(frames, results, strict=True)]
         with self._publish_lock:
             if vocab is not self._vocab:  # a newer label map is out: these results would contradict it
                 self._stats.count("dropped", len(frames))
                 return
-            for frame, result in zip(frames, results, strict=True):
-                if not self._cameras[frame.camera].publish(frame, result, cfg, banner):
+            for frame, out in zip(frames, outgoing, strict=True):
+                self._label_topics.follow(frame.camera, frame.header.frame_id)
+                if not out.publish():
                     self._stats.count("depth_unmatched")
         now = time.monotonic()
         for frame in frames:

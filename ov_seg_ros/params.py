@@ -22,6 +22,9 @@ DEPTH_TRANSPORTS = ("raw", "compressedDepth")
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}
 MIN_INPUT_SIZE, MAX_INPUT_SIZE = PATCH, MAX_LONG_SIDE
 DEFAULT_VOCABULARY = ("floor", "wall", "door", "person", "chair", "table")
+CONFIDENCE_ENCODINGS = ("32FC1", "mono8")
+POINTS_LAYOUTS = ("sparse", "organized")
+CLASS_LISTS = ("obstacle_classes", "targets")  # class names that must be in the vocabulary
 MAX_CAMERAS = 16
 CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*")
 
@@ -169,8 +172,23 @@ SPECS: Tuple[ParamSpec, ...] = (
               float_range=(0.0, 10.0)),
     ParamSpec("max_depth", 10.0, "Depth beyond this (m) is left out of ~/points.",
               float_range=(0.01, 1000.0)),
-    ParamSpec("point_stride", 2, "Use every n-th pixel in each direction for ~/points.",
-              int_range=(1, 64)),
+    ParamSpec("point_stride", 2, "Use every n-th pixel in each direction for ~/points (sparse layout) and "
+              "~/obstacles/points.", int_range=(1, 64)),
+    ParamSpec("confidence_encoding", "32FC1",
+              "Encoding of ~/confidence: 32FC1 probabilities, or mono8 round(p*255) (Nav2's "
+              "semantic_segmentation_layer).", choices=CONFIDENCE_ENCODINGS),
+    ParamSpec("points_layout", "sparse",
+              "~/points as the valid points on the point_stride grid (sparse), or organised: height x width "
+              "of ~/labels, row-major, NaN x/y/z where depth is invalid (point_stride does not apply).",
+              choices=POINTS_LAYOUTS),
+    ParamSpec("obstacle_classes", [],
+              "Vocabulary names published as obstacles on ~/obstacles/points (x y z, the point_stride grid, "
+              "empty when none is seen so a costmap clears).", dynamic_typing=True),
+    ParamSpec("targets", [],
+              "Vocabulary names whose connected regions are objects: ~/detections, ~/instances, and with "
+              "depth ~/detections_3d and ~/targets/points.", dynamic_typing=True),
+    ParamSpec("min_object_pixels", 200, "Smallest object (8-connected pixels of one target class).",
+              int_range=(1, 100_000_000)),
 )
 SPEC_BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
 DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
@@ -195,6 +213,9 @@ def value_reason(name: str, value: Any) -> Reason:
         return reason or vocabulary_reason(names, "mono16")
     if name == "cameras":
         return parse_cameras(value)[1]
+    if name in CLASS_LISTS:
+        names, reason = parse_names(value, name)
+        return reason or (f"{name} has a blank name" if any(not n for n in names) else None)
     if spec.choices:
         return choice_reason(name, value, spec.choices)
     if spec.float_range is not None:
@@ -216,8 +237,46 @@ def changes_reason(current: Mapping[str, Any], changes: Mapping[str, Any]) -> Re
     merged = {**current, **changes}
     if {"vocabulary", "label_encoding", "background"} & set(changes):
         names, reason = parse_vocabulary(merged["vocabulary"])
-        return reason or vocabulary_reason(names, merged["label_encoding"], merged["background"])
+        reason = reason or vocabulary_reason(names, merged["label_encoding"], merged["background"])
+        if reason:
+            return reason
+    if {"vocabulary", *CLASS_LISTS} & set(changes):
+        return class_lists_reason(merged)
     return None
+
+
+def class_names(cfg: Mapping[str, Any], name: str) -> List[str]:
+    """The names of a class list parameter (targets, obstacle_classes), once each, in order."""
+    names, _ = parse_names(cfg[name], name)
+    return list(dict.fromkeys(n.strip() for n in names or []))
+
+
+def class_lists_reason(cfg: Mapping[str, Any]) -> Reason:
+    """targets and obstacle_classes must name vocabulary entries: a typo would silently match nothing."""
+    vocabulary = set(parse_vocabulary(cfg["vocabulary"])[0] or [])
+    for name in CLASS_LISTS:
+        unknown = [n for n in class_names(cfg, name) if n not in vocabulary]
+        if unknown:
+            return f"{name}: {unknown} not in the vocabulary {sorted(vocabulary)}"
+    return None
+
+
+def pruned_class_lists(current: Mapping[str, Any],
+                       changes: Mapping[str, Any]) -> Dict[str, Tuple[List[str], List[str]]]:
+    """A vocabulary change removing names that targets / obstacle_classes hold: {list: (kept, dropped)},
+    so the node can set the lists together with the vocabulary (an operator's vocabulary edit never
+    fails because of a downstream list). Empty when the vocabulary is not changed or is invalid."""
+    if "vocabulary" not in changes or value_reason("vocabulary", changes["vocabulary"]):
+        return {}
+    merged = {**current, **changes}
+    vocabulary = set(parse_vocabulary(merged["vocabulary"])[0] or [])
+    pruned = {}
+    for name in CLASS_LISTS:
+        names = class_names(merged, name)
+        dropped = [n for n in names if n not in vocabulary]
+        if dropped:
+            pruned[name] = ([n for n in names if n in vocabulary], dropped)
+    return pruned
 
 
 def descriptor(spec: ParamSpec) -> Any:

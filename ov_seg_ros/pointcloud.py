@@ -5,7 +5,8 @@ optical frame (x right, y down, z forward), the frame of the depth image registe
 """
 from __future__ import annotations
 
-from typing import Mapping
+import array
+from typing import Mapping, Optional, Tuple
 
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
@@ -19,6 +20,15 @@ POINT_DTYPE = np.dtype({
     "offsets": [0, 4, 8, 12, 16, 20, 24],
     "itemsize": 28,
 })
+# Obstacle clouds: what a costmap's observation source reads, nothing more.
+XYZ_DTYPE = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [0, 4, 8], "itemsize": 12})
+# Target clouds: which class and which object (the 1-based index into ~/detections) each point is.
+TARGET_DTYPE = np.dtype({"names": ["x", "y", "z", "label", "instance"],
+                         "formats": ["<f4", "<f4", "<f4", "<u2", "<u2"],
+                         "offsets": [0, 4, 8, 12, 14], "itemsize": 16})
+# Messages generated since Iron take `check_fields`: with it on, an array('B') assigned to `data` is stored
+# as given instead of copied once more (older ones always store it as given).
+_STORE_AS_GIVEN = {"check_fields": True} if "_check_fields" in PointCloud2.__slots__ else {}
 _POINTFIELD_TYPES = {np.dtype("<f4"): PointField.FLOAT32, np.dtype("<u2"): PointField.UINT16}
 
 
@@ -83,6 +93,55 @@ def semantic_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: fl
     return points
 
 
+def valid_depth(depth_m: np.ndarray, max_depth: float) -> np.ndarray:
+    """True where depth is a usable range: finite, > 0 and <= max_depth."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(depth_m) & (depth_m > 0) & (depth_m <= max_depth)
+
+
+def organized_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float,
+                     label_image: np.ndarray, confidence: np.ndarray, objectness: np.ndarray,
+                     label_map: Mapping[int, str], max_depth: float = 10.0) -> np.ndarray:
+    """Every pixel, H x W POINT_DTYPE in row-major order; x/y/z NaN where depth is not valid.
+
+    The layout Nav2's semantic_segmentation_layer reads: point (v, u) belongs to mask pixel (v, u).
+    """
+    depth_m = np.asarray(depth_m)
+    _check_shapes(depth_m, label_image=np.asarray(label_image), confidence=np.asarray(confidence),
+                  objectness=np.asarray(objectness))
+    height, width = depth_m.shape
+    z = np.where(valid_depth(depth_m, max_depth), depth_m, np.nan).astype(np.float32, copy=False)
+    points = np.empty((height, width), dtype=POINT_DTYPE)
+    points["x"] = ((np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx))[None, :] * z
+    points["y"] = ((np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy))[:, None] * z
+    points["z"] = z
+    packed = pack_rgb(np.vstack([palette(label_map), np.zeros((1, 3), np.uint8)]))
+    points["rgb"] = packed.take(np.minimum(label_image, len(packed) - 1))
+    points["label"] = label_image
+    points["confidence"] = confidence
+    points["objectness"] = objectness
+    return points
+
+
+def masked_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float, mask: np.ndarray,
+                  stride: int = 1, max_depth: float = 10.0) -> Tuple[np.ndarray, np.ndarray]:
+    """XYZ_DTYPE points of the stride-grid pixels where `mask` is true and depth is valid, and their
+    flat indices into the full image (to look up labels, instances, ... of the same pixels)."""
+    depth_m = np.asarray(depth_m)
+    _check_shapes(depth_m, mask=np.asarray(mask))
+    height, width = depth_m.shape
+    sub = (slice(None, None, stride), slice(None, None, stride))
+    keep = mask[sub] & valid_depth(depth_m[sub], max_depth)
+    rows, cols = np.nonzero(keep)
+    rows, cols = rows * stride, cols * stride
+    z = depth_m[rows, cols].astype(np.float32, copy=False)
+    points = np.empty(z.size, dtype=XYZ_DTYPE)
+    points["x"] = (cols.astype(np.float32) - np.float32(cx)) / np.float32(fx) * z
+    points["y"] = (rows.astype(np.float32) - np.float32(cy)) / np.float32(fy) * z
+    points["z"] = z
+    return points, rows * width + cols
+
+
 def point_fields(dtype: np.dtype = POINT_DTYPE) -> list:
     """PointField list describing a little-endian structured dtype."""
     fields = []
@@ -92,21 +151,32 @@ def point_fields(dtype: np.dtype = POINT_DTYPE) -> list:
     return fields
 
 
-def to_pointcloud2(points: np.ndarray, header) -> PointCloud2:
-    """Unordered (height 1), dense PointCloud2 carrying `header` (frame and stamp of the input image)."""
-    if points.dtype != POINT_DTYPE:
-        points = points.astype(POINT_DTYPE)
+def to_pointcloud2(points: np.ndarray, header, dtype: Optional[np.dtype] = None) -> PointCloud2:
+    """PointCloud2 carrying `header` (frame and stamp of the input image) in `dtype`'s layout
+    (POINT_DTYPE unless given). A 1-D array is an unordered, dense cloud (height 1); an H x W array is
+    an organised one (height H, row-major), not dense: its invalid points are NaN."""
+    dtype = dtype or (points.dtype if points.dtype in (XYZ_DTYPE, TARGET_DTYPE) else POINT_DTYPE)
+    if points.dtype != dtype:
+        points = points.astype(dtype)
     points = np.ascontiguousarray(points)
-    return PointCloud2(
-        header=header, height=1, width=int(points.shape[0]), fields=point_fields(POINT_DTYPE),
-        is_bigendian=False, point_step=POINT_DTYPE.itemsize,
-        row_step=POINT_DTYPE.itemsize * int(points.shape[0]),
-        data=points.tobytes(),  # bytes assign in milliseconds; a numpy array would be checked per element
-        is_dense=True)
+    height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
+    msg = PointCloud2(
+        header=header, height=int(height), width=int(width), fields=point_fields(dtype),
+        is_bigendian=False, point_step=dtype.itemsize, row_step=dtype.itemsize * int(width),
+        is_dense=points.ndim == 1, **_STORE_AS_GIVEN)
+    # One copy into an array('B') assigned after construction: passing bytes to the constructor copies
+    # them twice more (10+ ms for a 640x480 organised cloud), a numpy array is checked per element.
+    data = array.array("B")
+    data.frombytes(points.reshape(-1).view(np.uint8))
+    msg.data = data
+    return msg
 
 
 def from_pointcloud2(msg: PointCloud2) -> np.ndarray:
-    """Read a cloud written by to_pointcloud2 back into a POINT_DTYPE array (tests, offline tools)."""
-    if msg.point_step != POINT_DTYPE.itemsize or msg.is_bigendian:
-        raise ValueError("not a cloud in ov_seg_ros's point layout")
-    return np.frombuffer(bytes(msg.data), dtype=POINT_DTYPE, count=msg.width * msg.height)
+    """Read a cloud written by to_pointcloud2 back (tests, offline tools): POINT_DTYPE, XYZ_DTYPE or
+    TARGET_DTYPE by the field names, 1-D (row-major for an organised cloud)."""
+    names = tuple(f.name for f in msg.fields)
+    dtype = next((d for d in (POINT_DTYPE, XYZ_DTYPE, TARGET_DTYPE) if d.names == names), None)
+    if dtype is None or msg.point_step != dtype.itemsize or msg.is_bigendian:
+        raise ValueError("not a cloud in one of ov_seg_ros's point layouts")
+    return np.frombuffer(bytes(msg.data), dtype=dtype, count=msg.width * msg.height)

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 # One ROS domain per group of DDS tests, offset from the pid so concurrent runs rarely share one.
 DOMAIN_OFFSETS = {"node": 0, "ros2_cli": 1, "demo_launch": 2, "demo_player": 3, "overlay_saver": 4,
                   "cameras": 5, "cameras_launch": 6, "inputs_raw": 7, "inputs_compressed": 8,
-                  "transport": 20}
+                  "consumers": 9, "transport": 20}
 
 
 def ros_domain(group: str) -> int:

@@ -9,16 +9,26 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
+from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
-from rclpy.qos import QoSProfile, ReliabilityPolicy
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
+from test_node import (
+    REPO,
+    START_TIMEOUT,
+    VOCAB,
+    SpinningNode,
+    assert_same_labels,
+    engine_labels,
+    make_image,
+    stamp_of,
+    stop_launch,
+    wait_until,
+)
 
-from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
 from ov_seg_ros import convert
-from test_node import (REPO, START_TIMEOUT, VOCAB, SpinningNode, assert_same_labels, engine_labels, make_image,
-                       stamp_of, stop_launch, wait_until)
 
 CAMERAS_DOMAIN = ros_domain("cameras")
 CAMERAS = ("front", "rear")
@@ -97,6 +107,32 @@ def test_each_camera_gets_its_own_labels_with_its_header(two_cameras, segmenter)
         assert_same_labels(convert.image_array(msg), engine_labels(segmenter, images[camera], vocab)[0])
     front, rear = (engine_labels(segmenter, images[c], vocab)[0] for c in CAMERAS)
     assert np.mean(front == rear) < 0.9
+
+
+def test_label_info_per_camera_names_that_cameras_frame(two_cameras):
+    vision_msgs = pytest.importorskip("vision_msgs.msg")
+    stamps = {"front": 551, "rear": 552}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all(two_cameras.label(c, stamps[c]) for c in CAMERAS):
+        for camera in CAMERAS:
+            two_cameras.pubs[camera].publish(make_image(random_image(64, 96), "rgb8", stamps[camera],
+                                                        f"{camera}_optical"))
+        time.sleep(0.5)
+    late = SpinningNode(CAMERAS_DOMAIN, "ov_seg_cameras_late")
+    infos: Dict[str, list] = {t: [] for t in ("", *CAMERAS)}
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    for topic, store in infos.items():
+        name = f"/ov_seg/{topic}/label_info" if topic else "/ov_seg/label_info"
+        late.node.create_subscription(vision_msgs.LabelInfo, name, store.append, latched)
+    late._start()
+    try:
+        wait_until(lambda: all(infos.values()), 10, "every LabelInfo topic")
+    finally:
+        late.close()
+    frames = {t: store[-1].header.frame_id for t, store in infos.items()}
+    assert frames == {"": "front_optical", "front": "front_optical", "rear": "rear_optical"}  # node's: first camera
+    for store in infos.values():
+        assert [c.class_name for c in store[-1].class_map] == ["background", *VOCAB]
 
 
 def test_cameras_waiting_together_share_a_forward_pass(two_cameras):

@@ -59,9 +59,10 @@ def jpeg(rgb: np.ndarray, stamp: int, frame_id: str) -> CompressedImage:
 class InputsClient(SpinningNode):
     """Publishes each stream on its topic (reliable) and collects the outputs of its camera."""
 
-    def __init__(self, domain: int, streams: Dict[str, Tuple[type, str, Optional[str]]]) -> None:
+    def __init__(self, domain: int, streams: Dict[str, Tuple[type, str, Optional[str]]], points: bool = False) -> None:
         """streams: name -> (message type, input topic, output prefix such as '/ov_seg/yuyv/', or None for
-        an input without outputs of its own: depth, camera_info)."""
+        an input without outputs of its own: depth, camera_info). `points`: also ~/points, which the node
+        advertises only with publish_points."""
         super().__init__(domain, "ov_seg_inputs_client")
         self.outputs: Dict[Tuple[str, str], List[Image]] = {}
         self.diagnostics: List[DiagnosticArray] = []
@@ -70,7 +71,7 @@ class InputsClient(SpinningNode):
                      for name, (kind, topic, _) in streams.items()}
         self.subs = []
         for name, (_, _, prefix) in streams.items():
-            for output in (*OUTPUTS, "points") if prefix else ():
+            for output in (*OUTPUTS, *(("points",) if points else ())) if prefix else ():
                 store = self.outputs.setdefault((name, output), [])
                 kind = PointCloud2 if output == "points" else Image
                 self.subs.append(self.node.create_subscription(kind, prefix + output, self._keep(store), reliable))
@@ -134,7 +135,7 @@ class Nodes:
             "compressed": InputsClient(compressed_domain, {
                 "info": (CameraInfo, "/inz/camera/camera_info", None),
                 "depth": (CompressedImage, "/inz/depth/image_raw/compressedDepth", None),
-                "jpeg": (CompressedImage, "/inz/camera/image_raw/compressed", "/ov_seg/")}),
+                "jpeg": (CompressedImage, "/inz/camera/image_raw/compressed", "/ov_seg/")}, points=True),
         }
         self.logs: Dict[str, str] = {}
 

@@ -120,3 +120,44 @@ def test_params_module_does_not_import_rclpy():
     code = "import sys, ov_seg_ros.params as p; p.changes_reason(p.DEFAULTS, {}); print('rclpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------- consumer outputs (targets, obstacles, layouts)
+@pytest.mark.parametrize("name", ["targets", "obstacle_classes"])
+def test_class_lists_must_name_vocabulary_entries(name):
+    cfg = {**p.DEFAULTS, "vocabulary": ["floor", "chair", "person"]}
+    assert p.changes_reason(cfg, {name: ["chair", "person"]}) is None
+    assert p.changes_reason(cfg, {name: "chair, person"}) is None  # one comma-separated string too
+    assert p.changes_reason(cfg, {name: []}) is None
+    reason = p.changes_reason(cfg, {name: ["chair", "sofa"]})
+    assert reason and name in reason and "'sofa'" in reason and "vocabulary" in reason
+    assert "list of strings" in p.changes_reason(cfg, {name: [1, 2]})
+    assert "blank" in p.changes_reason(cfg, {name: "chair,,person"})
+
+
+def test_vocabulary_change_without_pruning_is_refused_when_a_list_names_a_removed_class():
+    cfg = {**p.DEFAULTS, "vocabulary": ["floor", "chair"], "targets": ["chair"]}
+    reason = p.changes_reason(cfg, {"vocabulary": ["floor", "door"]})
+    assert reason and "targets" in reason and "chair" in reason
+
+
+def test_pruned_class_lists_drop_removed_names_so_the_vocabulary_change_is_accepted():
+    cfg = {**p.DEFAULTS, "vocabulary": ["floor", "chair", "person"], "targets": ["chair", "person"],
+           "obstacle_classes": ["person"]}
+    change = {"vocabulary": ["floor", "person", "door"]}
+    pruned = p.pruned_class_lists(cfg, change)
+    assert pruned == {"targets": (["person"], ["chair"])}
+    lists = {name: kept for name, (kept, _) in pruned.items()}
+    assert p.changes_reason(cfg, {**change, **lists}) is None
+    assert p.pruned_class_lists(cfg, {"vocabulary": []}) == {}  # an invalid vocabulary is refused as is
+    assert p.pruned_class_lists(cfg, {"min_confidence": 0.5}) == {}
+
+
+@pytest.mark.parametrize("name, good, bad", [
+    ("confidence_encoding", "mono8", "16UC1"),
+    ("points_layout", "organized", "dense"),
+    ("min_object_pixels", 1, 0),
+])
+def test_consumer_parameters_are_validated(name, good, bad):
+    assert p.changes_reason(p.DEFAULTS, {name: good}) is None
+    assert p.changes_reason(p.DEFAULTS, {name: bad})

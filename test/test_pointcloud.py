@@ -5,8 +5,16 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import PointField
 from std_msgs.msg import Header
 
-from ov_seg_ros.pointcloud import (POINT_DTYPE, from_pointcloud2, semantic_points,
-                                   to_pointcloud2, unpack_rgb)
+from ov_seg_ros.pointcloud import (
+    POINT_DTYPE,
+    XYZ_DTYPE,
+    from_pointcloud2,
+    masked_points,
+    organized_points,
+    semantic_points,
+    to_pointcloud2,
+    unpack_rgb,
+)
 from ov_seg_ros.visualize import class_color
 
 H, W = 48, 64
@@ -126,3 +134,50 @@ def test_empty_cloud_is_a_valid_message():
     pts = _points(np.zeros((H, W), np.float32))
     msg = to_pointcloud2(pts, Header(frame_id="f"))
     assert msg.width == 0 and len(msg.data) == 0 and len(from_pointcloud2(msg)) == 0
+
+
+# ----------------------------------------------------------------- organised and masked clouds
+def test_organized_cloud_is_the_label_grid_with_nan_where_depth_is_invalid():
+    depth = np.full((H, W), 2.0, np.float32)
+    depth[3, 4], depth[5, :], depth[7, 9] = np.nan, 0.0, 20.0  # hole, missing row, beyond max_depth
+    labels, conf, obj = _inputs(depth)
+    pts = organized_points(depth, FX, FY, CX, CY, labels, conf, obj, LABEL_MAP, max_depth=10.0)
+    assert pts.shape == (H, W)
+    invalid = ~np.isfinite(depth) | (depth <= 0) | (depth > 10.0)
+    for axis in "xyz":
+        np.testing.assert_array_equal(np.isnan(pts[axis]), invalid)
+    v, u = np.mgrid[0:H, 0:W]
+    np.testing.assert_allclose(pts["x"][~invalid], ((u - CX) * 2.0 / FX)[~invalid], rtol=1e-6)
+    np.testing.assert_allclose(pts["y"][~invalid], ((v - CY) * 2.0 / FY)[~invalid], rtol=1e-6)
+    np.testing.assert_array_equal(pts["label"], labels)  # every pixel keeps its label, even without depth
+    msg = to_pointcloud2(pts, Header(frame_id="cam"))
+    assert (msg.height, msg.width) == (H, W) and not msg.is_dense
+    assert msg.row_step == W * msg.point_step and len(msg.data) == H * msg.row_step
+    back = from_pointcloud2(msg)
+    np.testing.assert_array_equal(back["label"], labels.ravel())  # row-major
+
+
+def test_masked_points_keep_mask_and_valid_depth_on_the_stride_grid():
+    depth = np.full((H, W), 1.0, np.float32)
+    depth[:, :8] = 0.0
+    mask = np.zeros((H, W), bool)
+    mask[10:30, 4:40] = True
+    pts, index = masked_points(depth, FX, FY, CX, CY, mask, stride=3, max_depth=5.0)
+    grid = np.zeros((H, W), bool)
+    grid[::3, ::3] = True
+    expected = grid & mask & (depth > 0)
+    assert pts.dtype == XYZ_DTYPE and len(pts) == expected.sum()
+    np.testing.assert_array_equal(np.sort(index), np.flatnonzero(expected))
+    rows, cols = np.divmod(index, W)
+    np.testing.assert_allclose(pts["x"], (cols - CX) / FX, rtol=1e-6)
+    np.testing.assert_allclose(pts["y"], (rows - CY) / FY, rtol=1e-6)
+    msg = to_pointcloud2(pts, Header(frame_id="cam"))
+    assert [f.name for f in msg.fields] == ["x", "y", "z"] and msg.point_step == 12 and msg.is_dense
+    np.testing.assert_array_equal(from_pointcloud2(msg)["z"], pts["z"])
+
+
+def test_empty_masked_cloud_is_a_valid_empty_message():
+    depth = np.full((H, W), 1.0, np.float32)
+    pts, index = masked_points(depth, FX, FY, CX, CY, np.zeros((H, W), bool), stride=2)
+    msg = to_pointcloud2(pts, Header(frame_id="cam"))
+    assert msg.width == 0 and msg.height == 1 and len(msg.data) == 0 and index.size == 0

@@ -1,0 +1,72 @@
+"""The latched topics that name the ids of ~/labels: `~/label_map` (std_msgs/String, JSON with colours,
+version and encoding) and `~/label_info` (vision_msgs/LabelInfo, what Nav2's semantic layer reads), both
+reliable, transient local. LabelInfo is published once for the node and, when cameras are named, once
+per camera (`~/<cam>/label_info`, next to `~/<cam>/labels`), since the layer takes one per camera.
+
+Called under the node's publish lock: for a new vocabulary (and label_encoding / min_confidence, the
+LabelInfo `threshold`) before any output made with it, and LabelInfo again when a camera's frame_id first
+becomes known or changes (its header names the camera's frame; the node's topic follows the first
+camera). Where vision_msgs is missing LabelInfo is off and the node logs once why.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, Mapping, Optional, Sequence
+
+from rclpy.node import Node
+from std_msgs.msg import Header, String
+
+from . import vision
+from .visualize import label_map_document
+from .vocabulary import Vocabulary
+
+
+def label_map_json(vocab: Vocabulary, encoding: str) -> str:
+    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
+    return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
+
+
+class LabelTopics:
+    """~/label_map and the LabelInfo publishers of one node; call under the publish lock."""
+
+    def __init__(self, node: Node, cameras: Sequence[str], qos: Any) -> None:
+        self._node = node
+        self._label_map = node.create_publisher(String, "~/label_map", qos)
+        self._label_map_text = ""
+        self._pubs: Dict[str, Any] = {}
+        self._frame_ids: Dict[str, str] = {}
+        self._first = cameras[0] if cameras else ""
+        self._latest: Optional[tuple] = None  # (vocabulary, threshold) last published
+        if vision.VISION_MSGS_MISSING:
+            node.get_logger().warning(f"~/label_info, ~/detections and ~/detections_3d are off: "
+                                      f"{vision.VISION_MSGS_MISSING}")
+            return
+        for topic in dict.fromkeys(["", *cameras]):
+            self._pubs[topic] = node.create_publisher(
+                vision.LabelInfo, f"~/{topic}/label_info" if topic else "~/label_info", qos)
+            self._frame_ids[topic] = ""
+
+    def publish(self, vocab: Vocabulary, cfg: Mapping[str, Any]) -> None:
+        """Every topic, for this vocabulary, label_encoding and min_confidence."""
+        text = label_map_json(vocab, cfg["label_encoding"])
+        if text != self._label_map_text:  # a min_confidence change alone leaves ~/label_map as it is
+            self._label_map_text = text
+            self._label_map.publish(String(data=text))
+        self._latest = (vocab, cfg["min_confidence"])
+        for topic in self._pubs:
+            self._publish(topic)
+
+    def follow(self, camera: str, frame_id: str) -> None:
+        """Republish the topics of `camera` when its images' frame_id differs from the one announced."""
+        topics = {camera, ""} if camera == self._first else {camera}
+        for topic in topics & self._pubs.keys():
+            if self._frame_ids[topic] != frame_id:
+                self._frame_ids[topic] = frame_id
+                self._publish(topic)
+
+    def _publish(self, topic: str) -> None:
+        if self._latest is None:
+            return
+        vocab, threshold = self._latest
+        header = Header(stamp=self._node.get_clock().now().to_msg(), frame_id=self._frame_ids[topic])
+        self._pubs[topic].publish(vision.label_info(vocab.label_map(), threshold, header))
