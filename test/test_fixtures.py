@@ -37,10 +37,15 @@ def test_reproduces_reference_fixture(engine, name):
     assert (ours["labels"] == fixture["labels"]).mean() >= LABEL_AGREEMENT
 
 
-def test_background_rule_changed_the_fixture_output():
-    """bg448 is a real test of the background rule: it moved probabilities to class 0."""
+def test_background_rule_moves_the_same_patches_as_the_reference(engine):
+    """bg448 exercises both branches of the background rule, and the engine moves exactly the patches
+    the reference moved to background (probability 1), no more and no fewer."""
     fixture = load_fixture("bg448")
-    assert (fixture["probs"][0] == 1.0).any()
+    names = [c for c in fixture["classes"] if c != "background"]
+    ours = engine.segment(fixture["image"], engine.prepare_vocabulary(names, background=True))
+    theirs = fixture["probs"][0] == 1.0
+    assert 0 < theirs.sum() < theirs.size  # some patches moved, some kept their own class
+    assert np.array_equal(ours.probs[0] == 1.0, theirs)
 
 
 @pytest.fixture(scope="module")

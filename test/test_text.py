@@ -15,9 +15,12 @@ def test_truncated_context_equals_full_encode_text(segmenter):
 
 
 def test_templates_are_the_reference_80():
-    assert len(TEMPLATES) == 80
-    assert TEMPLATES[0]("cup") == "a bad photo of a cup."
-    assert TEMPLATES[-1]("cup") == "a tattoo of the cup."
+    """SPEC.md section 1: the CLIP ImageNet 80-template list, in order, every prompt ending with a period."""
+    prompts = [t("cup") for t in TEMPLATES]
+    assert len(prompts) == 80 and len(set(prompts)) == 80
+    assert prompts[:2] == ["a bad photo of a cup.", "a photo of many cup."]
+    assert prompts[-1] == "a tattoo of the cup."
+    assert all(p.endswith(".") and p.count("cup") == 1 for p in prompts)
 
 
 def test_only_new_names_are_encoded(segmenter, monkeypatch):

@@ -94,10 +94,18 @@ def test_banner_is_drawn_at_the_bottom():
     assert (red[:, 0] > 150).mean() > 0.9 and (red[:, 1] < 60).mean() > 0.5
 
 
-def test_overlay_on_tiny_image_does_not_fail():
-    rgb = np.zeros((16, 16, 3), np.uint8)
-    lab = np.ones((16, 16), np.uint16)
-    assert render_overlay(rgb, lab, {0: "background", 1: "floor"}, banner="x").shape == (16, 16, 3)
+@pytest.mark.parametrize("size", [16, 128])
+def test_overlay_draws_on_tiny_and_small_images(size):
+    """A 16x16 image is all legend (nothing to check but that it is drawn); at 128x128 the class colour
+    is blended at half opacity away from the legend and the banner."""
+    rgb = np.zeros((size, size, 3), np.uint8)
+    lab = np.ones((size, size), np.uint16)
+    out = render_overlay(rgb, lab, {0: "background", 1: "floor"}, alpha=0.5, banner="x")
+    assert out.shape == (size, size, 3) and out.dtype == np.uint8 and (out != rgb).any()
+    if size >= 128:
+        floor = np.asarray(class_color("floor"), dtype=int)
+        centre = out[60:90, 60:90].reshape(-1, 3).astype(int)
+        assert np.abs(centre - floor // 2).max() <= 1
 
 
 def test_overlay_rejects_mismatched_sizes():
