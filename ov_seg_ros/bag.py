@@ -246,6 +246,10 @@ class OutputBag:
         self._connections: Dict[Tuple[str, str], Connection] = {}
         self._copied: Dict[int, Connection] = {}  # input connection id -> output connection
 
+    @property
+    def tmp_dir(self) -> Path:
+        return self._tmp
+
     def topic(self, topic: str, msgtype: str) -> Connection:
         key = (topic, msgtype)
         if key not in self._connections:

@@ -10,6 +10,7 @@ header and at its frame's log time, so the result plays back interleaved with th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import re
 import signal
@@ -82,6 +83,7 @@ class Tally:
     skipped: Counter = field(default_factory=Counter)
     no_points: Counter = field(default_factory=Counter)
     examples: Dict[str, str] = field(default_factory=dict)
+    seconds: Counter = field(default_factory=Counter)  # waiting for frames / model / writing
 
     def count(self, counter: Counter, reason: str, where: str) -> None:
         kind = re.sub(r"\d+", "#", reason)  # one line per kind of problem, not per frame
@@ -100,6 +102,9 @@ def make_plan(bag: InputBag, args: argparse.Namespace) -> Plan:
     stop = bag.start_time + int(args.end * 1e9) if args.end is not None else None
     images = bag.index(topic, keep_raw=False, start=start, stop=stop)
     plan = Plan(topic, msgtype, (start, stop), list(range(0, len(images.log_times), args.every)))
+    if not plan.selected:
+        window = f" between --start {args.start} s and --end {args.end} s" if start or stop else ""
+        raise BagError(f"{bag.path}: no messages on {topic}{window}")
     if args.camera_info_topic:
         bag.check_topic(args.camera_info_topic, (CAMERA_INFO_TYPE,), "--camera-info-topic")
         plan.info = bag.index(args.camera_info_topic, keep_raw=True)
@@ -367,27 +372,39 @@ def segment_bag(args: argparse.Namespace, make_segmenter: Callable[[], Tuple[Any
             output.discard()
             raise
         if interrupted:
-            ignore_ctrl_c()  # a second Ctrl-C must not cut the closing of the partial bag short
-            target = args.out if not args.out.exists() else args.out.with_name(args.out.name + ".partial")
-            if target.exists():
-                output.close()
-                print(f"ov-seg: interrupted; {target} exists, the partial bag stays in {output._tmp}", file=sys.stderr)
-                return 130
-            written = output.finish(target)
-            print(
-                f"ov-seg: interrupted after {tally.segmented} of {tally.selected} frames; the frames done "
-                f"are in {written} (a complete, readable bag)",
-                file=sys.stderr,
-            )
-            return 130
+            with ctrl_c_ignored():  # a second Ctrl-C must not cut the closing of the partial bag short
+                return keep_partial(output, args.out, tally)
         written = output.finish()
-    summary(tally, written, time.monotonic() - began, output, plan)
+    summary(tally, written, time.monotonic() - began, plan)
     return 0
 
 
-def ignore_ctrl_c() -> None:
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
+def keep_partial(output: OutputBag, out: Path, tally: Tally) -> int:
+    """After Ctrl-C: the frames done, as a complete bag at --out (or beside an existing one); 130."""
+    target = out if not out.exists() else out.with_name(out.name + ".partial")
+    if target.exists():
+        output.close()
+        print(f"ov-seg: interrupted; {target} exists, the partial bag stays in {output.tmp_dir}", file=sys.stderr)
+        return 130
+    written = output.finish(target)
+    print(
+        f"ov-seg: interrupted after {tally.segmented} of {tally.selected} frames; the frames done "
+        f"are in {written} (a complete, readable bag)",
+        file=sys.stderr,
+    )
+    return 130
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # signals belong to the main thread
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _segment(
@@ -402,15 +419,19 @@ def _segment(
     decoder = threading.Thread(target=decode_frames, args=(bag, plan, frames, stop), name="ov_seg_decode", daemon=True)
     decoder.start()
     bar = progress_bar(len(plan.selected))
+    clock = time.monotonic()
     try:
         for batch in batches(frames, args.batch_size, tally, bar):
+            clock = lap(tally, "waiting for frames", clock)
             results = segmenter.segment_batch([f.rgb for f in batch])
+            clock = lap(tally, "model", clock)
             for frame, result in zip(batch, results, strict=True):
                 problem = outputs.frame(frame, result)
                 if problem:
                     tally.count(tally.no_points, problem, f"message {frame.position} on the topic")
                 tally.segmented += 1
                 bar.update(1)
+            clock = lap(tally, "writing", clock)
     except KeyboardInterrupt:
         stop.set()
         bar.close()
@@ -423,6 +444,13 @@ def _segment(
     return False
 
 
+def lap(tally: Tally, what: str, since: float) -> float:
+    """Add the time since `since` to `what`; the summary shows whether the model ever waited on I/O."""
+    now = time.monotonic()
+    tally.seconds[what] += now - since
+    return now
+
+
 def copy_input(bag: InputBag, output: OutputBag, window: Tuple[Optional[int], Optional[int]]) -> None:
     """Every input connection's messages in the segmented window, as recorded."""
     start, stop = window
@@ -431,12 +459,15 @@ def copy_input(bag: InputBag, output: OutputBag, window: Tuple[Optional[int], Op
             output.copy(connection, log_time, raw)
 
 
-def summary(tally: Tally, out: Path, seconds: float, output: OutputBag, plan: Plan) -> None:
+def summary(tally: Tally, out: Path, seconds: float, plan: Plan) -> None:
     lines = [
         f"ov-seg: segmented {tally.segmented} of {tally.selected} frame(s) from {plan.topic} in "
         f"{seconds:.1f} s ({tally.segmented / max(seconds, 1e-9):.2f} frames/s); "
         f"wrote {out} ({size_of(out) / 2**20:.1f} MiB)"
     ]
+    if tally.seconds:
+        loop = ", ".join(f"{what} {s:.1f} s" for what, s in tally.seconds.items())
+        lines.append(f"ov-seg: time in the frame loop: {loop}")
     skipped = sum(tally.skipped.values())
     if skipped:
         lines.append(f"ov-seg: skipped {skipped} frame(s):")

@@ -279,6 +279,7 @@ def test_clean_errors_name_the_file_or_topic(tmp_path, segmenter, capsys):
         ([str(bag), "--topic", "/chatter"], "topic /chatter is std_msgs/msg/String, not an image"),
         ([str(bag)], "several image topics; choose one with --topic (image topics: /cam/depth (Image), /cam/image"),
         ([str(bag), "--depth-topic", "/cam/depth"], "--depth-topic needs --camera-info-topic"),
+        ([str(bag), "--topic", "/cam/image", "--start", "5"], "no messages on /cam/image between --start 5.0 s"),
         (
             [str(bag), "--topic", "/cam/image", "--camera-info-topic", "/cam/depth"],
             "--camera-info-topic: topic /cam/depth is",
