@@ -244,7 +244,8 @@ class OutputBag:
         self.writer = Writer(self._tmp / out.name, version=Writer.VERSION_LATEST, storage_plugin=plugin)
         self.writer.open()
         self._connections: Dict[Tuple[str, str], Connection] = {}
-        self._copied: Dict[int, Connection] = {}  # input connection id -> output connection
+        self._copied: Dict[Tuple[str, str, str], Optional[Connection]] = {}  # None: cannot be copied
+        self.not_copied: Dict[str, str] = {}  # topic -> why
 
     @property
     def tmp_dir(self) -> Path:
@@ -261,21 +262,31 @@ class OutputBag:
         self.writer.write(self.topic(topic, msgtype), log_time, self.typestore.serialize_cdr(msg, msgtype))
 
     def copy(self, connection: Connection, log_time: int, raw: bytes) -> None:
-        """An input message as it was recorded (its own definition and QoS, no re-serialization)."""
-        out = self._copied.get(connection.id)
-        if out is None:
-            defined = connection.msgdef.data and connection.digest
-            out = self.writer.add_connection(
-                connection.topic,
-                connection.msgtype,
-                msgdef=connection.msgdef.data if defined else None,
-                rihs01=connection.digest if defined else None,
-                typestore=None if defined else self.typestore,
-                serialization_format=connection.ext.serialization_format,
-                offered_qos_profiles=connection.ext.offered_qos_profiles,
-            )
-            self._copied[connection.id] = out
-        self.writer.write(out, log_time, raw)
+        """An input message as it was recorded (its own definition and QoS, no re-serialization).
+
+        A topic whose type can be neither taken from the bag nor found in the typestore is left out
+        and named in `not_copied`; the segmentation outputs do not depend on it.
+        """
+        # One output connection per topic and type: a bag may hold several (one per publisher).
+        key = (connection.topic, connection.msgtype, connection.ext.serialization_format)
+        if key not in self._copied:
+            defined = bool(connection.msgdef.data and connection.digest)
+            try:
+                self._copied[key] = self.writer.add_connection(
+                    connection.topic,
+                    connection.msgtype,
+                    msgdef=connection.msgdef.data if defined else None,
+                    rihs01=connection.digest if defined else None,
+                    typestore=None if defined else self.typestore,
+                    serialization_format=connection.ext.serialization_format,
+                    offered_qos_profiles=connection.ext.offered_qos_profiles,
+                )
+            except Exception as exc:  # e.g. an old bag without definitions, of a type rosbags lacks
+                self._copied[key] = None
+                self.not_copied[connection.topic] = describe(exc)
+        out = self._copied[key]
+        if out is not None:
+            self.writer.write(out, log_time, raw)
 
     def close(self) -> None:
         """Write the index and metadata.yaml: the bag in the temporary directory is now readable."""

@@ -139,7 +139,9 @@ class DepthCursor:
 
     def take(self, position: int) -> bytes:
         while position not in self._kept:
-            _, raw = next(self._messages)
+            _, raw = next(self._messages, (None, None))
+            if raw is None:  # the index pass saw it: the file changed under us
+                raise BagError(f"{self._bag.path}: depth message {position} is gone")
             if self._users[self._read]:
                 self._kept[self._read] = raw
             self._read += 1
@@ -229,8 +231,9 @@ def decode_one(
                 frame.no_points = f"depth unusable: {describe(exc)}"
     elif cursor is not None:
         frame.no_points = "no depth image within the tolerance"
-    if cursor is not None and frame.info is None and frame.no_points is None:
-        frame.no_points = "no camera_info"
+    if cursor is not None and frame.info is None:  # no intrinsics, no points
+        frame.depth = None
+        frame.no_points = frame.no_points or "no camera_info"
     return frame
 
 
@@ -375,7 +378,7 @@ def segment_bag(args: argparse.Namespace, make_segmenter: Callable[[], Tuple[Any
             with ctrl_c_ignored():  # a second Ctrl-C must not cut the closing of the partial bag short
                 return keep_partial(output, args.out, tally)
         written = output.finish()
-    summary(tally, written, time.monotonic() - began, plan)
+    summary(tally, written, time.monotonic() - began, plan, output)
     return 0
 
 
@@ -459,7 +462,7 @@ def copy_input(bag: InputBag, output: OutputBag, window: Tuple[Optional[int], Op
             output.copy(connection, log_time, raw)
 
 
-def summary(tally: Tally, out: Path, seconds: float, plan: Plan) -> None:
+def summary(tally: Tally, out: Path, seconds: float, plan: Plan, output: OutputBag) -> None:
     lines = [
         f"ov-seg: segmented {tally.segmented} of {tally.selected} frame(s) from {plan.topic} in "
         f"{seconds:.1f} s ({tally.segmented / max(seconds, 1e-9):.2f} frames/s); "
@@ -468,6 +471,7 @@ def summary(tally: Tally, out: Path, seconds: float, plan: Plan) -> None:
     if tally.seconds:
         loop = ", ".join(f"{what} {s:.1f} s" for what, s in tally.seconds.items())
         lines.append(f"ov-seg: time in the frame loop: {loop}")
+    lines += [f"ov-seg: --copy-input left out {topic}: {why}" for topic, why in output.not_copied.items()]
     skipped = sum(tally.skipped.values())
     if skipped:
         lines.append(f"ov-seg: skipped {skipped} frame(s):")

@@ -25,6 +25,9 @@ from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, ren
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
+# The node's parameter defaults (params.DEFAULTS, equal by test): importing params loads torch, and
+# --help must stay instant.
+NODE_DEFAULTS = {"depth_tolerance": 0.05, "point_stride": 2, "max_depth": 10.0, "overlay_alpha": 0.5}
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -69,8 +72,6 @@ def _seconds(text: str) -> float:
 
 def add_bag_args(p: argparse.ArgumentParser) -> None:
     """Options that only apply to a rosbag2 input; the engine options above apply to both."""
-    from .params import DEFAULTS  # the node's defaults, so bag output matches what the node publishes
-
     g = p.add_argument_group("rosbag2 input")
     g.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage, JPEG/PNG); may be "
                                    "left out when the bag has exactly one image topic")
@@ -78,17 +79,18 @@ def add_bag_args(p: argparse.ArgumentParser) -> None:
                                                "to <namespace>/camera_info")
     g.add_argument("--depth-topic", help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
                                          "writes <namespace>/points (needs --camera-info-topic)")
-    g.add_argument("--depth-tolerance", type=float, default=DEFAULTS["depth_tolerance"],
+    g.add_argument("--depth-tolerance", type=float, default=NODE_DEFAULTS["depth_tolerance"],
                    help="largest image/depth stamp difference in seconds (default: %(default)s)")
-    g.add_argument("--point-stride", type=_positive, default=DEFAULTS["point_stride"],
+    g.add_argument("--point-stride", type=_positive, default=NODE_DEFAULTS["point_stride"],
                    help="every n-th pixel in each direction for points (default: %(default)s)")
-    g.add_argument("--max-depth", type=float, default=DEFAULTS["max_depth"],
+    g.add_argument("--max-depth", type=float, default=NODE_DEFAULTS["max_depth"],
                    help="depth beyond this (m) is left out of points (default: %(default)s)")
     g.add_argument("--namespace", default="/ov_seg", help="output topic prefix (default: %(default)s)")
     g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
                    help="output storage (default: %(default)s)")
     g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
-    g.add_argument("--overlay-alpha", type=float, default=DEFAULTS["overlay_alpha"], help=argparse.SUPPRESS)
+    g.add_argument("--overlay-alpha", type=float, default=NODE_DEFAULTS["overlay_alpha"],
+                   help="opacity of the label colours in the overlay (default: %(default)s)")
     g.add_argument("--copy-input", action="store_true",
                    help="also copy every input topic (in the --start/--end window): one self-contained bag")
     g.add_argument("--start", type=_seconds, default=0.0, help="seconds from the bag's start (default: 0)")

@@ -339,3 +339,10 @@ def test_ctrl_c_leaves_a_readable_bag_of_the_frames_done(tmp_path):
     done = len(read_bag(out)["/ov_seg/labels"])
     assert 0 < done < 299
     assert not list(tmp_path.glob(".o.*"))
+
+
+def test_bag_defaults_are_the_node_defaults():
+    from ov_seg_ros.cli import NODE_DEFAULTS
+    from ov_seg_ros.params import DEFAULTS
+
+    assert NODE_DEFAULTS == {name: DEFAULTS[name] for name in NODE_DEFAULTS}
