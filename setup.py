@@ -18,7 +18,7 @@ setup(
         # ros2 run / ros2 launch look for executables here, not in bin/.
         (f"lib/{PACKAGE}", glob("scripts/*")),
     ],
-    install_requires=["numpy", "torch", "open_clip_torch", "pillow", "tqdm", "pyyaml"],
+    install_requires=["numpy", "torch", "open_clip_torch", "pillow", "tqdm", "pyyaml", "rosbags"],
     zip_safe=True,
     maintainer="ov_seg_ros developers",
     maintainer_email="dev@ov-seg-ros.invalid",

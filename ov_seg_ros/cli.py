@@ -3,6 +3,11 @@
 Per image: <stem>_labels.png (16-bit ids, as ~/labels), <stem>_overlay.png (colours + legend, as
 ~/overlay), <stem>_objectness.png (viridis) and <stem>_labels.json (ids -> names and colours, as
 ~/label_map). An unreadable file is reported and skipped; the exit code is 1 if any file failed.
+
+A rosbag2 recording (a folder with metadata.yaml, or one .mcap / .db3 file) is segmented into a new
+rosbag2 under --out: the node's topics under --namespace, each message with its frame's header and log
+time (see ov_seg_ros/bag_segment.py). Malformed frames are skipped and counted (exit code 0); an
+unreadable bag, an unknown topic or an existing output is one error line and exit code 2.
 """
 from __future__ import annotations
 
@@ -20,15 +25,23 @@ from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, ren
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
+# The node's parameter defaults (params.DEFAULTS, equal by test): importing params loads torch, and
+# --help must stay instant.
+NODE_DEFAULTS = {"depth_tolerance": 0.05, "point_stride": 2, "max_depth": 10.0, "overlay_alpha": 0.5}
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ov-seg", description=__doc__.split("\n\n")[0])
-    p.add_argument("input", type=Path, help="an image file or a folder of images (not recursive)")
+    p = argparse.ArgumentParser(prog="ov-seg", description=__doc__.split("\n\n")[0],
+                                epilog="Bags: ov-seg run.mcap --classes floor,door --topic /camera/image_raw "
+                                       "--out run_seg   (MCAP; --storage sqlite3 for .db3)")
+    p.add_argument("input", type=Path,
+                   help="an image file, a folder of images (not recursive), or a rosbag2 recording "
+                        "(folder with metadata.yaml, or a .mcap / .db3 file)")
     p.add_argument("--classes", required=True, help='comma-separated class names, e.g. "floor,door,person"')
     p.add_argument("--background", action="store_true",
                    help="add a 'background' class (id 0) that competes with the names")
-    p.add_argument("--out", type=Path, default=Path("ov_seg_out"), help="output folder (default: ./ov_seg_out)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: ./ov_seg_out for images, ./<bag name>_ov_seg for a bag)")
     p.add_argument("--weights", default=DEFAULT_CLIP_WEIGHTS,
                    help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded)")
     p.add_argument("--heads", default="",
@@ -39,7 +52,54 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument("--method", default="clip_dinoiser", help="clip_dinoiser or maskclip")
     p.add_argument("--min-confidence", type=float, default=0.0,
                    help="pixels below this confidence get id 0 in the label PNG")
+    add_bag_args(p)
     return p.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text}")
+    return value
+
+
+def add_bag_args(p: argparse.ArgumentParser) -> None:
+    """Options that only apply to a rosbag2 input; the engine options above apply to both."""
+    g = p.add_argument_group("rosbag2 input")
+    g.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage, JPEG/PNG); may be "
+                                   "left out when the bag has exactly one image topic")
+    g.add_argument("--camera-info-topic", help="sensor_msgs/CameraInfo matched by stamp; written rescaled "
+                                               "to <namespace>/camera_info")
+    g.add_argument("--depth-topic", help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
+                                         "writes <namespace>/points (needs --camera-info-topic)")
+    g.add_argument("--depth-tolerance", type=float, default=NODE_DEFAULTS["depth_tolerance"],
+                   help="largest image/depth stamp difference in seconds (default: %(default)s)")
+    g.add_argument("--point-stride", type=_positive, default=NODE_DEFAULTS["point_stride"],
+                   help="every n-th pixel in each direction for points (default: %(default)s)")
+    g.add_argument("--max-depth", type=float, default=NODE_DEFAULTS["max_depth"],
+                   help="depth beyond this (m) is left out of points (default: %(default)s)")
+    g.add_argument("--namespace", default="/ov_seg", help="output topic prefix (default: %(default)s)")
+    g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
+                   help="output storage (default: %(default)s)")
+    g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
+    g.add_argument("--overlay-alpha", type=float, default=NODE_DEFAULTS["overlay_alpha"],
+                   help="opacity of the label colours in the overlay (default: %(default)s)")
+    g.add_argument("--copy-input", action="store_true",
+                   help="also copy every input topic (in the --start/--end window): one self-contained bag")
+    g.add_argument("--start", type=_seconds, default=0.0, help="seconds from the bag's start (default: 0)")
+    g.add_argument("--end", type=_seconds, default=None, help="seconds from the bag's start (default: its end)")
+    g.add_argument("--every", type=_positive, default=1, help="segment every n-th frame (default: 1)")
+    g.add_argument("--batch-size", type=_positive, default=4,
+                   help="frames per forward pass (default: %(default)s)")
+    g.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output bag (only once the new one is complete)")
 
 
 def list_images(path: Path) -> List[Path]:
@@ -97,25 +157,36 @@ def report(message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def build_segmenter(args: argparse.Namespace):
-    """Segmenter with the vocabulary set; weights errors propagate (the caller prints them)."""
+def build_segmenter(args: argparse.Namespace, seg=None):
+    """Segmenter with the vocabulary set; weights errors propagate (the caller prints them).
+
+    A given `seg` (already loaded) is configured with args' method and input size instead."""
     from . import Segmenter  # torch import deferred so --help is instant
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
     args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads)
     if seeded:
         print(seeded_warning(args.weights, args.heads), file=sys.stderr)
-    seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device,
-                    method=args.method, input_size=args.input_size or None)
+    if seg is None:
+        seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device,
+                        method=args.method, input_size=args.input_size or None)
+    else:
+        seg.configure(method=args.method, input_size=args.input_size)
     names = [n.strip() for n in args.classes.split(",") if n.strip()]
     seg.set_vocabulary(names, background=args.background)
     return seg, seeded
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, segmenter=None) -> int:
+    """`segmenter`: an engine to reuse (tests); the vocabulary and settings of args are applied to it."""
     if not args.input.exists():
         print(f"ov-seg: {args.input}: no such file or folder", file=sys.stderr)
         return EXIT_SETUP
+    from .bag import is_bag
+
+    if is_bag(args.input):
+        return run_bag(args, segmenter)
+    args.out = args.out or Path("ov_seg_out")
     images = list_images(args.input)
     if not images:
         print(f"ov-seg: {args.input}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
@@ -123,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
     from .weights import WeightsNotFoundError
 
     try:
-        segmenter, seeded = build_segmenter(args)
+        segmenter, seeded = build_segmenter(args, segmenter)
     except (WeightsNotFoundError, ValueError) as exc:
         print(f"ov-seg: {exc}", file=sys.stderr)
         return EXIT_SETUP
@@ -142,8 +213,31 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_FAILED_FILES if failed else EXIT_OK
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    return run(parse_args(argv))
+def run_bag(args: argparse.Namespace, segmenter=None) -> int:
+    """A rosbag2 recording in, a rosbag2 out (ov_seg_ros.bag_segment); problems are one line, exit 2."""
+    from .bag import BagError
+    from .bag_segment import segment_bag
+    from .weights import WeightsNotFoundError
+
+    args.out = args.out or Path(f"{args.input.name.split('.')[0]}_ov_seg")
+    if args.end is not None and args.end <= args.start:
+        print(f"ov-seg: --end {args.end} must be after --start {args.start}", file=sys.stderr)
+        return EXIT_SETUP
+    if args.out.exists() and not args.overwrite:  # before anything is read or loaded
+        print(f"ov-seg: {args.out}: already exists; choose another --out or pass --overwrite", file=sys.stderr)
+        return EXIT_SETUP
+    try:
+        return segment_bag(args, lambda: build_segmenter(args, segmenter))
+    except (BagError, WeightsNotFoundError, ValueError) as exc:
+        print(f"ov-seg: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except KeyboardInterrupt:  # before the frame loop (index pass, model load): nothing written
+        print("ov-seg: interrupted; nothing written", file=sys.stderr)
+        return 130
+
+
+def main(argv: Optional[Sequence[str]] = None, segmenter=None) -> int:
+    return run(parse_args(argv), segmenter)
 
 
 if __name__ == "__main__":
