@@ -37,7 +37,7 @@ from .bag import (
     size_of,
 )
 from .msg_bridge import from_rclpy, to_rclpy
-from .node import label_map_json
+from .label_topics import label_map_json
 from .pointcloud import semantic_points, to_pointcloud2
 from .visualize import SEEDED_BANNER, render_overlay
 

@@ -19,7 +19,7 @@ from .adaptive_subscription import AdaptiveSubscription
 from .frame_data import FrameData
 from .outputs import advertised, wanted
 from .params import DEFAULTS
-from .segmenter import Segmentation
+from .segmentation import Segmentation
 
 DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
 

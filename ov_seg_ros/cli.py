@@ -21,13 +21,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from .params import DEFAULTS  # the node's defaults, one source (torch-free, so --help stays instant)
 from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
-# The node's parameter defaults (params.DEFAULTS, equal by test): importing params loads torch, and
-# --help must stay instant.
-NODE_DEFAULTS = {"depth_tolerance": 0.05, "point_stride": 2, "max_depth": 10.0, "overlay_alpha": 0.5}
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
@@ -79,17 +77,17 @@ def add_bag_args(p: argparse.ArgumentParser) -> None:
                                                "to <namespace>/camera_info")
     g.add_argument("--depth-topic", help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
                                          "writes <namespace>/points (needs --camera-info-topic)")
-    g.add_argument("--depth-tolerance", type=float, default=NODE_DEFAULTS["depth_tolerance"],
+    g.add_argument("--depth-tolerance", type=float, default=DEFAULTS["depth_tolerance"],
                    help="largest image/depth stamp difference in seconds (default: %(default)s)")
-    g.add_argument("--point-stride", type=_positive, default=NODE_DEFAULTS["point_stride"],
+    g.add_argument("--point-stride", type=_positive, default=DEFAULTS["point_stride"],
                    help="every n-th pixel in each direction for points (default: %(default)s)")
-    g.add_argument("--max-depth", type=float, default=NODE_DEFAULTS["max_depth"],
+    g.add_argument("--max-depth", type=float, default=DEFAULTS["max_depth"],
                    help="depth beyond this (m) is left out of points (default: %(default)s)")
     g.add_argument("--namespace", default="/ov_seg", help="output topic prefix (default: %(default)s)")
     g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
                    help="output storage (default: %(default)s)")
     g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
-    g.add_argument("--overlay-alpha", type=float, default=NODE_DEFAULTS["overlay_alpha"],
+    g.add_argument("--overlay-alpha", type=float, default=DEFAULTS["overlay_alpha"],
                    help="opacity of the label colours in the overlay (default: %(default)s)")
     g.add_argument("--copy-input", action="store_true",
                    help="also copy every input topic (in the --start/--end window): one self-contained bag")

@@ -14,7 +14,7 @@ from . import convert
 from .objects import Boxes3D, Objects, boxes_3d, find_objects
 from .params import class_names
 from .pointcloud import TARGET_DTYPE, masked_points
-from .segmenter import Segmentation
+from .segmentation import Segmentation
 
 
 class FrameData:

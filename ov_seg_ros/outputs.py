@@ -17,9 +17,9 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from . import convert, vision
 from .frame_data import FrameData
 from .pointcloud import masked_points, organized_points, semantic_points, to_pointcloud2
-from .segmenter import Segmentation
+from .segmentation import Segmentation
 from .visualize import SEEDED_BANNER, render_overlay
-from .weights import SEEDED
+from .auto_weights import SEEDED
 
 Config = Dict[str, Any]
 Builder = Callable[[Any, Segmentation, FrameData, Config], Optional[Any]]

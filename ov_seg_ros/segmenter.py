@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
+from .segmentation import Segmentation
 from .model import CLIPDINOiser, apply_background_rule, classify
 from .text import TextEmbeddingCache
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
@@ -20,24 +21,6 @@ from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16)))
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
 SLIDE_STRIDE = 224  # ... every 224 pixels
-
-
-@dataclass
-class Segmentation:
-    """One image's result. probs/objectness at patch resolution, the rest at image size."""
-
-    probs: np.ndarray  # K×h×w float32, after the background rule
-    objectness: np.ndarray  # h×w float32 in [0, 1]
-    objectness_image: np.ndarray  # H×W float32 in [0, 1]
-    labels: np.ndarray  # H×W int64 class index into `classes`
-    confidence: np.ndarray  # H×W float32, probability of the chosen class
-    vocabulary: Vocabulary
-
-    def label_image(self, min_confidence: float = 0.0) -> np.ndarray:
-        """uint16 ids: 0 = background/unlabelled (or below min_confidence), k = vocabulary.names[k-1]."""
-        ids = self.vocabulary.class_to_id(self.labels).astype(np.uint16)
-        ids[self.confidence < min_confidence] = 0
-        return ids
 
 
 def validate_image(rgb: np.ndarray) -> None:

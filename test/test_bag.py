@@ -342,7 +342,9 @@ def test_ctrl_c_leaves_a_readable_bag_of_the_frames_done(tmp_path):
 
 
 def test_bag_defaults_are_the_node_defaults():
-    from ov_seg_ros.cli import NODE_DEFAULTS
+    from ov_seg_ros.cli import parse_args
     from ov_seg_ros.params import DEFAULTS
 
-    assert NODE_DEFAULTS == {name: DEFAULTS[name] for name in NODE_DEFAULTS}
+    args = parse_args(["recording.mcap", "--classes", "floor"])
+    for name in ("depth_tolerance", "point_stride", "max_depth", "overlay_alpha"):
+        assert getattr(args, name) == DEFAULTS[name], name
