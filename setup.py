@@ -1,4 +1,5 @@
 """ament_python package ov_seg_ros (also pip-installable)."""
+
 from glob import glob
 
 from setuptools import find_packages, setup

@@ -7,6 +7,7 @@ Inputs: the bundled demo depth (16UC1) and a blocky label image over the default
 per-frame data (label image, depth in metres) is computed before the clock starts, as the node computes
 it once per frame for all outputs; each row is the median ms of what that output adds, message included.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,12 @@ from ov_seg_ros.vocabulary import Vocabulary
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 HEIGHT, WIDTH = 480, 640
 INFO = CameraInfo(width=WIDTH, height=HEIGHT, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1])
-CFG = {**DEFAULTS, "targets": ["person", "chair", "table"], "obstacle_classes": ["wall", "door", "person", "chair",
-       "table"], "min_object_pixels": 200}
+CFG = {
+    **DEFAULTS,
+    "targets": ["person", "chair", "table"],
+    "obstacle_classes": ["wall", "door", "person", "chair", "table"],
+    "min_object_pixels": 200,
+}
 
 
 class Result:
@@ -82,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
     from ov_seg_ros.convert import to_image
+
     depth_msg = to_image(np.asarray(Image.open(DEMO / "depth_00.png")).astype(np.uint16), "16UC1")
     result = Result()
     today = frame_costs(result, depth_msg, CFG, ["confidence", "points"], args.repeats)
@@ -110,8 +116,10 @@ def main() -> None:
             (f"components + ~/detections, 1 target class ({n_single} objects)", single["detections"]),
             ("~/detections_3d, 1 target class", single["detections_3d"]),
         ]
-    print(f"ov_seg_ros consumer outputs, {WIDTH}x{HEIGHT}, median of {args.repeats} frames, ms added per frame "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    print(
+        f"ov_seg_ros consumer outputs, {WIDTH}x{HEIGHT}, median of {args.repeats} frames, ms added per frame "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    )
     print(f"{'output':<62} {'wall ms':>8} {'CPU ms':>8}")
     for name, (wall, cpu) in rows:
         print(f"{name:<62} {wall:8.2f} {cpu:8.2f}")

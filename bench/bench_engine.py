@@ -7,6 +7,7 @@ the single pass against the reference implementation's code path; vocabulary swi
 
 Seeded weights have the real architecture and cost, so timings hold for trained weights too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ov_seg_ros import Segmenter  # noqa: E402
-from ov_seg_ros.segmenter import PRECISIONS  # noqa: E402
+from ov_seg_ros import Segmenter
+from ov_seg_ros.segmenter import PRECISIONS
 
 SIZES = [(448, 448), (480, 640), (720, 1280)]
 VOCABULARY = ["floor", "wall", "door", "table", "chair", "person"]
@@ -70,8 +71,12 @@ def time_calls(fn: Callable[[], object], iters: int, warmup: int, device: torch.
 
 
 def summarize(times: np.ndarray) -> Dict[str, float]:
-    return {"fps": float(1.0 / times.mean()), "p50_ms": float(np.percentile(times, 50) * 1e3),
-            "p95_ms": float(np.percentile(times, 95) * 1e3), "iters": int(len(times))}
+    return {
+        "fps": float(1.0 / times.mean()),
+        "p50_ms": float(np.percentile(times, 50) * 1e3),
+        "p95_ms": float(np.percentile(times, 95) * 1e3),
+        "iters": int(len(times)),
+    }
 
 
 def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
@@ -84,9 +89,16 @@ def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
                 seg.configure(method=method, mode=mode, input_size=args.input_size)
                 if seg.device.type == "cuda":
                     torch.cuda.reset_peak_memory_stats()
-                times = time_calls(lambda: seg.segment(image), args.iters, args.warmup, seg.device)
-                rows.append({"size": f"{height}x{width}", "method": method, "mode": mode,
-                             **summarize(times), **seg.peak_memory_mib()})
+                times = time_calls(lambda image=image: seg.segment(image), args.iters, args.warmup, seg.device)
+                rows.append(
+                    {
+                        "size": f"{height}x{width}",
+                        "method": method,
+                        "mode": mode,
+                        **summarize(times),
+                        **seg.peak_memory_mib(),
+                    }
+                )
                 print(format_row(rows[-1]), flush=True)
     seg.configure(method="clip_dinoiser", mode="whole")
     return rows
@@ -99,11 +111,20 @@ def bench_batches(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
     rows = []
     for batch in args.batches:
         images = [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(batch)]
-        times = time_calls(lambda: seg.segment_batch(images), args.iters, args.warmup, seg.device)
-        rows.append({"size": f"{height}x{width}", "batch": batch, "fps": float(batch / times.mean()),
-                     "p50_ms_per_batch": float(np.percentile(times, 50) * 1e3)})
-        print(f"batch {batch:3d} x {height}x{width}: {rows[-1]['fps']:8.2f} frames/s "
-              f"({rows[-1]['p50_ms_per_batch']:.1f} ms per batch p50)", flush=True)
+        times = time_calls(lambda images=images: seg.segment_batch(images), args.iters, args.warmup, seg.device)
+        rows.append(
+            {
+                "size": f"{height}x{width}",
+                "batch": batch,
+                "fps": float(batch / times.mean()),
+                "p50_ms_per_batch": float(np.percentile(times, 50) * 1e3),
+            }
+        )
+        print(
+            f"batch {batch:3d} x {height}x{width}: {rows[-1]['fps']:8.2f} frames/s "
+            f"({rows[-1]['p50_ms_per_batch']:.1f} ms per batch p50)",
+            flush=True,
+        )
     return rows
 
 
@@ -111,6 +132,7 @@ def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
     """Same 448×448 input, same weights, fp32: the upstream-style pass vs ours, alternating, outputs compared."""
     from bench.reference_impl import ReferencePath
     from ov_seg_ros.weights import load_heads
+
     reference = ReferencePath(seg.network.visual, load_heads(args.heads))
     for module in (reference.obj_proj, reference.bkg_decoder):
         module.to(seg.device)
@@ -134,11 +156,15 @@ def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
         our_times.append(time_calls(ours, 1, 0, seg.device)[0])
         peaks.append(matmul_peak(seg.device, "fp32", iters=3))
     difference = float((ours()[0] - theirs()).abs().max())
-    result = {"reference": summarize(np.asarray(ref_times)), "single_pass": summarize(np.asarray(our_times)),
-              "max_abs_prob_difference": difference}
+    result = {
+        "reference": summarize(np.asarray(ref_times)),
+        "single_pass": summarize(np.asarray(our_times)),
+        "max_abs_prob_difference": difference,
+    }
     result["speedup_p50"] = result["reference"]["p50_ms"] / result["single_pass"]["p50_ms"]
-    result["compute"] = compute_bound(count_flops(ours), count_flops(theirs), min(our_times), min(ref_times),
-                                      max(peaks))
+    result["compute"] = compute_bound(
+        count_flops(ours), count_flops(theirs), min(our_times), min(ref_times), max(peaks)
+    )
     seg.configure(input_size=args.input_size)
     return result
 
@@ -146,22 +172,30 @@ def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
 def compute_bound(our_flops: float, ref_flops: float, our_s: float, ref_s: float, peak: float) -> Dict:
     """How close each pass runs to the machine's matmul peak, and the speed-up that peak allows.
     Fastest times against the fastest peak: all measured while the machine was least loaded."""
-    return {"single_pass_gflop": our_flops / 1e9, "reference_gflop": ref_flops / 1e9,
-            "matmul_peak_gflops": peak / 1e9,
-            "single_pass_of_peak": our_flops / our_s / peak, "reference_of_peak": ref_flops / ref_s / peak,
-            "speedup_at_peak": ref_s / (our_flops / peak)}
+    return {
+        "single_pass_gflop": our_flops / 1e9,
+        "reference_gflop": ref_flops / 1e9,
+        "matmul_peak_gflops": peak / 1e9,
+        "single_pass_of_peak": our_flops / our_s / peak,
+        "reference_of_peak": ref_flops / ref_s / peak,
+        "speedup_at_peak": ref_s / (our_flops / peak),
+    }
 
 
 def print_versus(versus: Dict) -> None:
     c = versus["compute"]
-    print(f"448x448 network pass, reference code path: p50 {versus['reference']['p50_ms']:.1f} ms; "
-          f"single pass: p50 {versus['single_pass']['p50_ms']:.1f} ms; speed-up {versus['speedup_p50']:.2f}x; "
-          f"max |probs difference| {versus['max_abs_prob_difference']:.1e}")
-    print(f"work per frame: reference {c['reference_gflop']:.1f} GFLOP, single pass {c['single_pass_gflop']:.1f} "
-          f"GFLOP ({c['reference_gflop'] / c['single_pass_gflop']:.2f}x less); fp32 matmul peak "
-          f"{c['matmul_peak_gflops']:.0f} GFLOP/s; fastest runs: reference at {c['reference_of_peak']:.0%} of it, "
-          f"single pass at {c['single_pass_of_peak']:.0%}; at 100% the single pass would be "
-          f"{c['speedup_at_peak']:.2f}x the fastest reference run")
+    print(
+        f"448x448 network pass, reference code path: p50 {versus['reference']['p50_ms']:.1f} ms; "
+        f"single pass: p50 {versus['single_pass']['p50_ms']:.1f} ms; speed-up {versus['speedup_p50']:.2f}x; "
+        f"max |probs difference| {versus['max_abs_prob_difference']:.1e}"
+    )
+    print(
+        f"work per frame: reference {c['reference_gflop']:.1f} GFLOP, single pass {c['single_pass_gflop']:.1f} "
+        f"GFLOP ({c['reference_gflop'] / c['single_pass_gflop']:.2f}x less); fp32 matmul peak "
+        f"{c['matmul_peak_gflops']:.0f} GFLOP/s; fastest runs: reference at {c['reference_of_peak']:.0%} of it, "
+        f"single pass at {c['single_pass_of_peak']:.0%}; at 100% the single pass would be "
+        f"{c['speedup_at_peak']:.2f}x the fastest reference run"
+    )
 
 
 def bench_vocabulary_switch(seg: Segmenter) -> Dict:
@@ -173,31 +207,42 @@ def bench_vocabulary_switch(seg: Segmenter) -> Dict:
     start = time.perf_counter()
     seg.set_vocabulary(list(reversed(NEW_CLASSES)), background=True)
     warm = time.perf_counter() - start
-    return {"new_classes": len(NEW_CLASSES), "switch_ms": cold * 1e3, "cached_switch_ms": warm * 1e3,
-            **bench_text_context(seg)}
+    return {
+        "new_classes": len(NEW_CLASSES),
+        "switch_ms": cold * 1e3,
+        "cached_switch_ms": warm * 1e3,
+        **bench_text_context(seg),
+    }
 
 
 def bench_text_context(seg: Segmenter, names=("saucer", "kettle", "ladder", "pillow")) -> Dict:
     """Encoding only the used context vs the full 77 tokens (OpenCLIP encode_text, as upstream)."""
     import open_clip
+
     from bench.reference_impl import reference_text_embeddings
+
     start = time.perf_counter()
     ours = seg.text.embeddings(list(names))
     truncated = time.perf_counter() - start
     start = time.perf_counter()
     full = reference_text_embeddings(seg.text._clip, open_clip.get_tokenizer("ViT-B-16"), list(names))
     full_context = time.perf_counter() - start
-    return {"text_names": len(names), "text_truncated_ms": truncated * 1e3,
-            "text_full_context_ms": full_context * 1e3,
-            "text_max_abs_difference": float((ours.to(full.device) - full).abs().max())}
+    return {
+        "text_names": len(names),
+        "text_truncated_ms": truncated * 1e3,
+        "text_full_context_ms": full_context * 1e3,
+        "text_max_abs_difference": float((ours.to(full.device) - full).abs().max()),
+    }
 
 
 def format_row(row: Dict) -> str:
     memory = f"{row['peak_rss_mib']:8.0f}"
     if "device_peak_mib" in row:
         memory += f" {row['device_peak_mib']:9.0f}"
-    return (f"{row['size']:>10} {row['method']:>14} {row['mode']:>6} {row['fps']:8.2f} "
-            f"{row['p50_ms']:9.1f} {row['p95_ms']:9.1f} {memory}")
+    return (
+        f"{row['size']:>10} {row['method']:>14} {row['mode']:>6} {row['fps']:8.2f} "
+        f"{row['p50_ms']:9.1f} {row['p95_ms']:9.1f} {memory}"
+    )
 
 
 def main() -> None:
@@ -207,29 +252,47 @@ def main() -> None:
     parser.add_argument("--weights", default="seeded")
     parser.add_argument("--heads", default="seeded")
     parser.add_argument("--input-size", type=int, default=448, help="short side the network sees (0 = native)")
-    parser.add_argument("--sizes", type=lambda t: [tuple(int(v) for v in s.split("x")) for s in t.split(",")],
-                        default=SIZES, help="HxW,HxW,... (default 448x448,480x640,720x1280)")
+    parser.add_argument(
+        "--sizes",
+        type=lambda t: [tuple(int(v) for v in s.split("x")) for s in t.split(",")],
+        default=SIZES,
+        help="HxW,HxW,... (default 448x448,480x640,720x1280)",
+    )
     parser.add_argument("--iters", type=int, default=5)
     parser.add_argument("--ref-iters", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
-    parser.add_argument("--batches", type=lambda t: [int(v) for v in t.split(",")], default=[1, 4],
-                        help="segment_batch sizes timed on the second size (default 1,4; GPU: 1,4,8,16)")
+    parser.add_argument(
+        "--batches",
+        type=lambda t: [int(v) for v in t.split(",")],
+        default=[1, 4],
+        help="segment_batch sizes timed on the second size (default 1,4; GPU: 1,4,8,16)",
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     args = parser.parse_args()
 
-    seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device, precision=args.precision,
-                    input_size=args.input_size)
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
-               "device": torch.cuda.get_device_name() if seg.device.type == "cuda" else "cpu",
-               "torch": torch.__version__, "precision": args.precision, "input_size": args.input_size}
+    seg = Segmenter(
+        weights=args.weights, heads=args.heads, device=args.device, precision=args.precision, input_size=args.input_size
+    )
+    machine = {
+        "cpu": platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name() if seg.device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "precision": args.precision,
+        "input_size": args.input_size,
+    }
     print(f"# {machine}")
     switch = bench_vocabulary_switch(seg)
-    print(f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "
-          f"(all cached: {switch['cached_switch_ms']:.1f} ms)")
-    print(f"text encoding of {switch['text_names']} names: {switch['text_truncated_ms']:.0f} ms with the "
-          f"used context only, {switch['text_full_context_ms']:.0f} ms with all 77 tokens "
-          f"({switch['text_full_context_ms'] / switch['text_truncated_ms']:.1f}x; max |difference| "
-          f"{switch['text_max_abs_difference']:.1e})")
+    print(
+        f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "
+        f"(all cached: {switch['cached_switch_ms']:.1f} ms)"
+    )
+    print(
+        f"text encoding of {switch['text_names']} names: {switch['text_truncated_ms']:.0f} ms with the "
+        f"used context only, {switch['text_full_context_ms']:.0f} ms with all 77 tokens "
+        f"({switch['text_full_context_ms'] / switch['text_truncated_ms']:.1f}x; max |difference| "
+        f"{switch['text_max_abs_difference']:.1e})"
+    )
     seg.set_vocabulary(VOCABULARY, background=True)
     header = f"{'image':>10} {'method':>14} {'mode':>6} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'RSS MiB':>8}"
     print(header + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
@@ -241,12 +304,23 @@ def main() -> None:
     if main_row:  # the issue's headline configuration, at the precision asked for
         achieved = main_row[0]["fps"] * versus["compute"]["single_pass_gflop"] * 1e9
         peak = matmul_peak(seg.device, args.precision)
-        print(f"compute: {achieved / 1e12:.2f} TFLOP/s achieved at 448x448 {args.precision}, "
-              f"{achieved / peak:.0%} of this device's {args.precision} matmul peak ({peak / 1e12:.2f} TFLOP/s)")
+        print(
+            f"compute: {achieved / 1e12:.2f} TFLOP/s achieved at 448x448 {args.precision}, "
+            f"{achieved / peak:.0%} of this device's {args.precision} matmul peak ({peak / 1e12:.2f} TFLOP/s)"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": machine, "configs": rows, "versus_reference": versus,
-                                          "batches": batches,
-                                          "vocabulary_switch": switch}, indent=2))
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "machine": machine,
+                "configs": rows,
+                "versus_reference": versus,
+                "batches": batches,
+                "vocabulary_switch": switch,
+            },
+            indent=2,
+        )
+    )
     print(f"wrote {args.out}")
 
 

@@ -15,6 +15,7 @@ directly on `convert`; --conversion-only prints just that, without starting the 
 
 Prints a table and writes JSON. Nothing here asserts speed; tests do not depend on it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -76,15 +77,17 @@ class Harness:
         self.label_maps: List[tuple] = []  # (time received, dict)
         self.arrivals: List[float] = []  # time each ~/labels message arrived
         self.diagnostics: Dict[str, str] = {}  # the node's latest /diagnostics values
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         self.node.create_subscription(String, "/ov_seg/label_map", self._on_label_map, latched)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
         self.pubs = {}
         for camera in cameras:
             prefix = f"{camera}/" if camera else ""
-            self.node.create_subscription(Image, f"/ov_seg/{prefix}labels",
-                                          lambda msg, c=camera: self._on_labels(c, msg), 10)
+            self.node.create_subscription(
+                Image, f"/ov_seg/{prefix}labels", lambda msg, c=camera: self._on_labels(c, msg), 10
+            )
             self.pubs[camera] = self.node.create_publisher(Image, f"/bench/{prefix}image", 10)
         self.params = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -107,14 +110,14 @@ class Harness:
 
     def _on_labels(self, camera: str, msg: Image) -> None:
         now = time.monotonic()
-        key = msg.header.stamp.sec * 10 ** 9 + msg.header.stamp.nanosec
+        key = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         with self.lock:
             self.arrivals.append(now)
             if key in self.published:
                 self.latency[camera, key] = now - self.published[key]
 
     def publish(self, msg: Image, key: int) -> None:
-        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(key, 10 ** 9)
+        msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(key, 10**9)
         with self.lock:
             self.published[key] = time.monotonic()
         for pub in self.pubs.values():
@@ -160,7 +163,7 @@ def one_at_a_time(h: Harness, msg: Image, frames: int, timeout: float = 20.0) ->
     """Publish, wait for that frame's labels, repeat: latency without any queueing."""
     keys = []
     for i in range(frames):
-        key = 10 ** 12 + i
+        key = 10**12 + i
         keys.append(key)
         h.publish(msg, key)
         wait(lambda key=key: h.complete(key), timeout)  # a best-effort input frame can be lost in DDS
@@ -173,7 +176,7 @@ def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str,
     keys = []
     start = time.monotonic()
     while time.monotonic() - start < duration:
-        key = 2 * 10 ** 12 + len(keys)
+        key = 2 * 10**12 + len(keys)
         keys.append(key)
         h.publish(msg, key)
         time.sleep(max(0.0, start + len(keys) / rate - time.monotonic()))
@@ -181,8 +184,13 @@ def streaming(h: Harness, msg: Image, rate: float, duration: float) -> Dict[str,
     time.sleep(0.5)
     done = h.latencies(keys)
     published = len(keys) * len(h.pubs)
-    return {**percentiles(done), "published": published, "processed": len(done),
-            "dropped": published - len(done), "fps_out": round(len(done) / duration, 2)}
+    return {
+        **percentiles(done),
+        "published": published,
+        "processed": len(done),
+        "dropped": published - len(done),
+        "fps_out": round(len(done) / duration, 2),
+    }
 
 
 def switch_while_streaming(h: Harness, msg: Image, rate: float, names: List[str]) -> Dict[str, float]:
@@ -191,11 +199,12 @@ def switch_while_streaming(h: Harness, msg: Image, rate: float, names: List[str]
     stop = threading.Event()
 
     def stream() -> None:
-        key = 3 * 10 ** 12
+        key = 3 * 10**12
         while not stop.is_set():
             key += 1
             h.publish(msg, key)
             time.sleep(1.0 / rate)
+
     thread = threading.Thread(target=stream, daemon=True)
     thread.start()
     time.sleep(5.0)
@@ -208,9 +217,12 @@ def switch_while_streaming(h: Harness, msg: Image, rate: float, names: List[str]
         arrivals = list(h.arrivals)
     before = np.diff([t for t in arrivals if start - 5.0 <= t < start])
     during = np.diff([start] + [t for t in arrivals if start <= t <= end] + [end])
-    return {"switch_s": switch_s, "outputs_during_switch": len(during) - 1,
-            "gap_before_p50_s": round(float(np.median(before)), 3) if before.size else float("nan"),
-            "gap_during_max_s": round(float(during.max()), 3)}
+    return {
+        "switch_s": switch_s,
+        "outputs_during_switch": len(during) - 1,
+        "gap_before_p50_s": round(float(np.median(before)), 3) if before.size else float("nan"),
+        "gap_during_max_s": round(float(during.max()), 3),
+    }
 
 
 def vocabulary_switch(h: Harness, names: List[str]) -> float:
@@ -221,13 +233,16 @@ def vocabulary_switch(h: Harness, names: List[str]) -> float:
 
     def arrived() -> bool:
         with h.lock:
-            return any(t >= start and [d.get(str(i)) for i in range(len(wanted))] == wanted
-                       for t, d in h.label_maps)
+            return any(t >= start and [d.get(str(i)) for i in range(len(wanted))] == wanted for t, d in h.label_maps)
+
     if not wait(arrived, 300):
         return float("nan")
     with h.lock:
-        return round(next(t for t, d in h.label_maps if t >= start and
-                          [d.get(str(i)) for i in range(len(wanted))] == wanted) - start, 3)
+        return round(
+            next(t for t, d in h.label_maps if t >= start and [d.get(str(i)) for i in range(len(wanted))] == wanted)
+            - start,
+            3,
+        )
 
 
 def driver_messages(height: int, width: int) -> Dict[str, object]:
@@ -235,25 +250,31 @@ def driver_messages(height: int, width: int) -> Dict[str, object]:
     import cv2
 
     rgb = scene(height, width)
-    yuyv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUYV) if hasattr(cv2, "COLOR_RGB2YUV_YUYV") else \
-        np.zeros((height, width, 2), np.uint8)  # older OpenCV cannot encode YUYV; the cost is the same
+    yuyv = (
+        cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_YUYV)
+        if hasattr(cv2, "COLOR_RGB2YUV_YUYV")
+        else np.zeros((height, width, 2), np.uint8)
+    )  # older OpenCV cannot encode YUYV; the cost is the same
     bayer = np.zeros((height, width), np.uint8)
     for (r, c), channel in zip(((0, 0), (0, 1), (1, 0), (1, 1)), (0, 1, 1, 2), strict=True):  # RGGB
         bayer[r::2, c::2] = rgb[r::2, c::2, channel]
 
     def raw(pixels: np.ndarray, encoding: str) -> Image:
-        return Image(height=height, width=width, encoding=encoding, step=pixels.nbytes // height,
-                     data=pixels.tobytes())
+        return Image(height=height, width=width, encoding=encoding, step=pixels.nbytes // height, data=pixels.tobytes())
 
     def jpeg(quality: int) -> CompressedImage:  # 95 is image_transport's default; the scene's noise makes
         ok, data = cv2.imencode(".jpg", rgb[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])  # it a hard case
         assert ok
         return CompressedImage(format="rgb8; jpeg compressed bgr8", data=data.tobytes())
 
-    return {"rgb8": raw(rgb, "rgb8"), "yuv422_yuy2": raw(np.ascontiguousarray(yuyv), "yuv422_yuy2"),
-            "bayer_rggb8": raw(bayer, "bayer_rggb8"),
-            "bayer_rggb16": raw(bayer.astype(np.uint16) << 8, "bayer_rggb16"),
-            "jpeg_q95": jpeg(95), "jpeg_q80": jpeg(80)}
+    return {
+        "rgb8": raw(rgb, "rgb8"),
+        "yuv422_yuy2": raw(np.ascontiguousarray(yuyv), "yuv422_yuy2"),
+        "bayer_rggb8": raw(bayer, "bayer_rggb8"),
+        "bayer_rggb16": raw(bayer.astype(np.uint16) << 8, "bayer_rggb16"),
+        "jpeg_q95": jpeg(95),
+        "jpeg_q80": jpeg(80),
+    }
 
 
 def conversion_costs(height: int = 720, width: int = 1280, iterations: int = 50) -> Dict[str, Dict[str, float]]:
@@ -273,8 +294,9 @@ def conversion_costs(height: int = 720, width: int = 1280, iterations: int = 50)
 def print_conversion(costs: Dict[str, Dict[str, float]]) -> None:
     for name, c in costs.items():
         other = f"n={c['n']}, {c['kib']} KiB in"
-        print(f"{'conversion ' + name + ' ' + c['size'] + ' (ms)':44s} {c['p50_ms']:9.2f} {c['p95_ms']:9.2f} "
-              f"{other:>24s}")
+        print(
+            f"{'conversion ' + name + ' ' + c['size'] + ' (ms)':44s} {c['p50_ms']:9.2f} {c['p95_ms']:9.2f} {other:>24s}"
+        )
 
 
 def camera_names(count: int) -> List[str]:
@@ -282,12 +304,32 @@ def camera_names(count: int) -> List[str]:
 
 
 def start_node(args: argparse.Namespace, domain: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-           "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)}
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
-           "-p", f"weights:={args.weights}", "-p", f"heads:={args.heads}", "-p", f"device:={args.device}",
-           "-p", f"input_size:={args.input_size}", "-p", f"vocabulary:=[{', '.join(args.vocabulary)}]",
-           "-p", "publish_overlay:=false", "-p", f"qos_reliability:={args.qos_reliability}"]
+    env = {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "ov_seg_ros.node",
+        "--ros-args",
+        "-p",
+        f"weights:={args.weights}",
+        "-p",
+        f"heads:={args.heads}",
+        "-p",
+        f"device:={args.device}",
+        "-p",
+        f"input_size:={args.input_size}",
+        "-p",
+        f"vocabulary:=[{', '.join(args.vocabulary)}]",
+        "-p",
+        "publish_overlay:=false",
+        "-p",
+        f"qos_reliability:={args.qos_reliability}",
+    ]
     if args.cameras == 1:
         cmd += ["-r", "image:=/bench/image"]
     else:
@@ -323,22 +365,31 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         h.close()
         node.send_signal(signal.SIGINT)
         node.wait(30)
-    result["setup"] = {"size": f"{height}x{width}", "cameras": args.cameras, "input_size": args.input_size,
-                       "device": args.device,
-                       "qos_reliability": args.qos_reliability,
-                       "weights": args.weights, "vocabulary": args.vocabulary,
-                       "switch_to": args.switch_to, "switch_while_streaming": args.switch_while_streaming,
-                       "rate_hz": args.rate, "cpu_count": os.cpu_count(),
-                       "machine": platform.processor() or platform.machine()}
+    result["setup"] = {
+        "size": f"{height}x{width}",
+        "cameras": args.cameras,
+        "input_size": args.input_size,
+        "device": args.device,
+        "qos_reliability": args.qos_reliability,
+        "weights": args.weights,
+        "vocabulary": args.vocabulary,
+        "switch_to": args.switch_to,
+        "switch_while_streaming": args.switch_while_streaming,
+        "rate_hz": args.rate,
+        "cpu_count": os.cpu_count(),
+        "machine": platform.processor() or platform.machine(),
+    }
     return result
 
 
 def print_table(r: Dict[str, object]) -> None:
     s, o, st = r["setup"], r["one_at_a_time"], r["streaming"]
-    print(f"ov_seg node, {s['cameras']} camera(s), {s['size']} rgb8 images, input_size {s['input_size']}, "
-          f"{s['device']}, "
-          f"weights {s['weights']}, {len(s['vocabulary'])} classes, {s['cpu_count']} CPUs, "
-          f"{s['qos_reliability']} input")
+    print(
+        f"ov_seg node, {s['cameras']} camera(s), {s['size']} rgb8 images, input_size {s['input_size']}, "
+        f"{s['device']}, "
+        f"weights {s['weights']}, {len(s['vocabulary'])} classes, {s['cpu_count']} CPUs, "
+        f"{s['qos_reliability']} input"
+    )
     print(f"{'measure':44s} {'p50':>9s} {'p95':>9s} {'other':>24s}")
     lost = f"n={o['n']}, lost {o['lost']}"
     print(f"{'latency, one frame at a time (ms)':44s} {o['p50_ms']:9.1f} {o['p95_ms']:9.1f} {lost:>24s}")
@@ -350,11 +401,15 @@ def print_table(r: Dict[str, object]) -> None:
     print(f"{label:44s} {r['vocabulary_switch_new_s']:9.2f}")
     print(f"{'vocabulary switch back, cached names (s)':44s} {r['vocabulary_switch_cached_s']:9.2f}")
     w = r["switch_while_streaming"]
-    label, meanwhile = (f"switch to {len(s['switch_while_streaming'])} new names while streaming (s)",
-                        f"{w['outputs_during_switch']} outputs meanwhile")
+    label, meanwhile = (
+        f"switch to {len(s['switch_while_streaming'])} new names while streaming (s)",
+        f"{w['outputs_during_switch']} outputs meanwhile",
+    )
     print(f"{label:44s} {w['switch_s']:9.2f} {'':9s} {meanwhile:>24s}")
-    print(f"{'  output gap: usual p50 / longest in switch (s)':44s} {w['gap_before_p50_s']:9.2f} "
-          f"{w['gap_during_max_s']:9.2f}")
+    print(
+        f"{'  output gap: usual p50 / longest in switch (s)':44s} {w['gap_before_p50_s']:9.2f} "
+        f"{w['gap_during_max_s']:9.2f}"
+    )
     for key, value in r["node_memory_mib"].items():  # peak_rss_mib, and device_peak_mib on CUDA
         print(f"{'node ' + key.replace('_mib', '').replace('_', ' ') + ' (MiB)':44s} {value:9.0f}")
     print_conversion(r["conversion"])
@@ -365,23 +420,37 @@ def main() -> None:
     p.add_argument("--weights", default="seeded")
     p.add_argument("--heads", default="seeded")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--size", default="480x640", type=lambda s: tuple(int(v) for v in s.split("x")),
-                   help="HEIGHTxWIDTH of the published images")
+    p.add_argument(
+        "--size",
+        default="480x640",
+        type=lambda s: tuple(int(v) for v in s.split("x")),
+        help="HEIGHTxWIDTH of the published images",
+    )
     p.add_argument("--input-size", type=int, default=448)
     p.add_argument("--vocabulary", default="floor,wall,door", type=lambda s: s.split(","))
     p.add_argument("--switch-to", default="person,chair,table", type=lambda s: s.split(","))
-    p.add_argument("--switch-while-streaming", type=lambda s: s.split(","),
-                   default="mug,bottle,keyboard,monitor,plant,sofa,lamp,window,shelf,box",
-                   help="new names switched to while frames stream (the frame loop must not stall)")
+    p.add_argument(
+        "--switch-while-streaming",
+        type=lambda s: s.split(","),
+        default="mug,bottle,keyboard,monitor,plant,sofa,lamp,window,shelf,box",
+        help="new names switched to while frames stream (the frame loop must not stall)",
+    )
     p.add_argument("--frames", type=int, default=10, help="frames measured one at a time")
     p.add_argument("--rate", type=float, default=30.0, help="streaming rate (Hz)")
     p.add_argument("--duration", type=float, default=10.0, help="streaming duration (s)")
-    p.add_argument("--qos-reliability", default="best_effort", choices=["best_effort", "reliable"],
-                   help="the node's image subscription (the bench publishes reliably)")
+    p.add_argument(
+        "--qos-reliability",
+        default="best_effort",
+        choices=["best_effort", "reliable"],
+        help="the node's image subscription (the bench publishes reliably)",
+    )
     p.add_argument("--cameras", type=int, default=1, help="cameras served by the one node")
     p.add_argument("--domain", type=int, default=None)
-    p.add_argument("--conversion-only", action="store_true",
-                   help="only time the conversion of camera-driver inputs at 1280x720; no node")
+    p.add_argument(
+        "--conversion-only",
+        action="store_true",
+        help="only time the conversion of camera-driver inputs at 1280x720; no node",
+    )
     p.add_argument("--json", default="bench_node.json", help="where to write the results")
     args = p.parse_args()
     if args.conversion_only:

@@ -5,6 +5,7 @@
 Prints one table row per stride: points per frame, median ms of each step and of the total (the node's
 cost up to publish()); 'serialize' is what rclpy's publish() adds on top before the transport.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,18 +55,32 @@ def main() -> None:
     depth_mm, labels, conf, obj = inputs()
     header = Header(frame_id="camera_color_optical_frame")
     print(f"ov_seg_ros ~/points cost, {depth_mm.shape[1]}x{depth_mm.shape[0]}, median of {args.repeats}")
-    columns = ("stride", 6), ("points", 8), ("depth->m ms", 12), ("points ms", 10), ("msg ms", 8), \
-        ("total ms", 9), ("serialize ms", 13), ("MB/msg", 7)
+    columns = (
+        ("stride", 6),
+        ("points", 8),
+        ("depth->m ms", 12),
+        ("points ms", 10),
+        ("msg ms", 8),
+        ("total ms", 9),
+        ("serialize ms", 13),
+        ("MB/msg", 7),
+    )
     print(" ".join(f"{name:>{width}}" for name, width in columns))
     for stride in (1, 2, 4):
         t_depth, depth_m = median_ms(lambda: metres_from_depth(depth_mm, "16UC1"), args.repeats)
-        t_pts, pts = median_ms(lambda d=depth_m, s=stride: semantic_points(
-            d, FX, FY, CX, CY, labels, conf, obj, LABEL_MAP, stride=s, max_depth=10.0), args.repeats)
+        t_pts, pts = median_ms(
+            lambda d=depth_m, s=stride: semantic_points(
+                d, FX, FY, CX, CY, labels, conf, obj, LABEL_MAP, stride=s, max_depth=10.0
+            ),
+            args.repeats,
+        )
         t_msg, msg = median_ms(lambda p=pts: to_pointcloud2(p, header), args.repeats)
         total = t_depth + t_pts + t_msg
         t_ser, _ = median_ms(lambda m=msg: serialize_message(m), args.repeats)
-        print(f"{stride:>6} {len(pts):>8} {t_depth:>12.2f} {t_pts:>10.2f} {t_msg:>8.2f} {total:>9.2f} "
-              f"{t_ser:>13.2f} {len(msg.data) / 1e6:>7.2f}")
+        print(
+            f"{stride:>6} {len(pts):>8} {t_depth:>12.2f} {t_pts:>10.2f} {t_msg:>8.2f} {total:>9.2f} "
+            f"{t_ser:>13.2f} {len(msg.data) / 1e6:>7.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Where one frame's time goes: torch profiler's top operators for Segmenter.segment.
 
-    python bench/profile_engine.py --device cuda --precision fp16 --size 480x640
+python bench/profile_engine.py --device cuda --precision fp16 --size 480x640
 """
+
 from __future__ import annotations
 
 import argparse
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from ov_seg_ros import Segmenter  # noqa: E402
+from ov_seg_ros import Segmenter
 
 
 def main() -> None:
@@ -26,8 +27,9 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=10)
     p.add_argument("--top", type=int, default=25)
     args = p.parse_args()
-    seg = Segmenter(weights="seeded", heads="seeded", device=args.device, precision=args.precision,
-                    input_size=args.input_size)
+    seg = Segmenter(
+        weights="seeded", heads="seeded", device=args.device, precision=args.precision, input_size=args.input_size
+    )
     seg.set_vocabulary(["floor", "wall", "door", "person", "chair", "table"])
     image = np.random.default_rng(0).integers(0, 256, (*args.size, 3), dtype=np.uint8)
     for _ in range(5):
@@ -39,8 +41,10 @@ def main() -> None:
     with torch.profiler.profile(activities=activities) as prof:
         for _ in range(args.iters):
             seg.segment(image)
-    print(f"{args.iters} frames {args.size} on {args.device} {args.precision}: "
-          f"{(time.perf_counter() - start) / args.iters * 1e3:.1f} ms per frame under the profiler")
+    print(
+        f"{args.iters} frames {args.size} on {args.device} {args.precision}: "
+        f"{(time.perf_counter() - start) / args.iters * 1e3:.1f} ms per frame under the profiler"
+    )
     sort = "cuda_time_total" if seg.device.type == "cuda" else "cpu_time_total"
     print(prof.key_averages().table(sort_by=sort, row_limit=args.top))
     print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.top))

@@ -5,6 +5,7 @@ interpolated copy, run the *full* OpenCLIP visual forward with forward hooks (bl
 output), then a second, MaskCLIP-modified last block that still computes q and k. The tests use it as
 an independent oracle for sizes and vocabularies the fixtures do not cover; bench_engine.py times it.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -43,7 +44,7 @@ def sequence_first(visual: torch.nn.Module) -> Iterator[None]:
     try:
         yield
     finally:
-        for m, flag in zip(modules, saved):
+        for m, flag in zip(modules, saved, strict=True):
             m.batch_first = flag
 
 
@@ -71,8 +72,10 @@ class ReferencePath:
         h, w = x.shape[-2] // 16, x.shape[-1] // 16
         taps = {}
         blocks = self.visual.transformer.resblocks
-        hooks = [blocks[9].ln_2.register_forward_hook(lambda m, i, o: taps.__setitem__("ln2", o)),
-                 blocks[10].register_forward_hook(lambda m, i, o: taps.__setitem__("x10", o))]
+        hooks = [
+            blocks[9].ln_2.register_forward_hook(lambda m, i, o: taps.__setitem__("ln2", o)),
+            blocks[10].register_forward_hook(lambda m, i, o: taps.__setitem__("x10", o)),
+        ]
         if (h, w) != (14, 14):
             self.visual.positional_embedding.data = self._interpolate_pos(h, w)
         try:
@@ -101,10 +104,15 @@ class ReferencePath:
 
         def scores(f):
             return torch.softmax(100 * torch.einsum("bchw,kc->bkhw", F.normalize(f, dim=1), text), dim=1)
+
         maskclip_probs = scores(feats)
         probs = scores(pooled)
         if background:
             rule = (probs.max(1).values < 0.99) & ~(objectness > 0.5)
             probs[:, 0][rule] = 1.0
-        return {"maskclip_features": feats[0], "objectness": objectness[0],
-                "maskclip_probs": maskclip_probs[0], "probs": probs[0]}
+        return {
+            "maskclip_features": feats[0],
+            "objectness": objectness[0],
+            "maskclip_probs": maskclip_probs[0],
+            "probs": probs[0],
+        }

@@ -8,6 +8,7 @@ figures were made with SEEDED (untrained) weights, because trained ones cannot b
 were rendered: they show the pipeline and its outputs, not segmentation quality, and every figure says
 so. Re-run with --weights auto (or a tag/file) on a machine with the weights cached for real masks.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,7 +58,7 @@ def colour_bar(image: np.ndarray) -> np.ndarray:
     h = image.shape[0]
     bar = objectness_to_rgb(np.repeat(np.linspace(1, 0, h - 80, dtype=np.float32)[:, None], 16, axis=1))
     out = image.copy()
-    out[40:h - 40, -30:-14] = bar
+    out[40 : h - 40, -30:-14] = bar
     im = Image.fromarray(out)
     draw = ImageDraw.Draw(im)
     font = load_font(13)
@@ -121,15 +122,27 @@ def main() -> None:
     labels = result.label_image()
     label_map = vocab.label_map()
     tag = "seeded weights" if seeded else f"weights {weights}"
-    save(Image.fromarray(render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)),
-         "overlay.png")
-    save(caption(colour_bar(objectness_to_rgb(result.objectness_image)), f"~/objectness ({tag})", seeded),
-         "objectness.png")
-    points = semantic_points(depth, k[0, 0], k[1, 1], k[0, 2], k[1, 2], labels, result.confidence,
-                             result.objectness_image, label_map, stride=2)
+    save(
+        Image.fromarray(render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)), "overlay.png"
+    )
+    save(
+        caption(colour_bar(objectness_to_rgb(result.objectness_image)), f"~/objectness ({tag})", seeded),
+        "objectness.png",
+    )
+    points = semantic_points(
+        depth,
+        k[0, 0],
+        k[1, 1],
+        k[0, 2],
+        k[1, 2],
+        labels,
+        result.confidence,
+        result.objectness_image,
+        label_map,
+        stride=2,
+    )
     view = render_points(points)
-    save(caption(view, f"~/points, stride 2: {len(points)} points, class colours ({tag})", seeded),
-         "points.png")
+    save(caption(view, f"~/points, stride 2: {len(points)} points, class colours ({tag})", seeded), "points.png")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ The overlays are also written to ./ov_seg_demo_output/overlay_NN.png (save_dir:=
 weights:=auto (default) uses trained weights when they are cached on this machine and otherwise falls
 back to seeded (untrained) weights, with a loud warning here and a banner on the overlay.
 """
+
 import os
 
 from ament_index_python.packages import get_package_share_directory
@@ -30,17 +31,30 @@ def _player_and_node(context, *args, **kwargs):
     weights, heads, seeded = resolve_auto_weights(arg("weights"), arg("heads"))
     actions = [LogInfo(msg=seeded_warning(weights, heads))] if seeded else []
     save_dir = os.path.abspath(arg("save_dir")) if arg("save_dir") else ""  # the player's cwd may differ
-    actions.append(Node(
-        package="ov_seg_ros", executable="ov_seg_demo_player", namespace=DEMO_NS, output="screen",
-        parameters=[{"rate": float(arg("rate")), "save_dir": save_dir}]))
-    actions.append(IncludeLaunchDescription(
-        PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "seg.launch.py")),
-        launch_arguments={
-            "image": f"/{DEMO_NS}/image", "depth": f"/{DEMO_NS}/depth",
-            "camera_info": f"/{DEMO_NS}/camera_info",
-            "weights": weights, "heads": heads, "vocabulary": arg("vocabulary"),
-            "device": arg("device"), "publish_points": "true",
-        }.items()))
+    actions.append(
+        Node(
+            package="ov_seg_ros",
+            executable="ov_seg_demo_player",
+            namespace=DEMO_NS,
+            output="screen",
+            parameters=[{"rate": float(arg("rate")), "save_dir": save_dir}],
+        )
+    )
+    actions.append(
+        IncludeLaunchDescription(
+            PythonLaunchDescriptionSource(os.path.join(SHARE, "launch", "seg.launch.py")),
+            launch_arguments={
+                "image": f"/{DEMO_NS}/image",
+                "depth": f"/{DEMO_NS}/depth",
+                "camera_info": f"/{DEMO_NS}/camera_info",
+                "weights": weights,
+                "heads": heads,
+                "vocabulary": arg("vocabulary"),
+                "device": arg("device"),
+                "publish_points": "true",
+            }.items(),
+        )
+    )
     return actions
 
 
@@ -54,9 +68,14 @@ def generate_launch_description() -> LaunchDescription:
         ("rviz", "false", "true to open RViz2 with config/ov_seg.rviz"),
         ("save_dir", "ov_seg_demo_output", "where the overlays are written as PNGs ('' = nowhere)"),
     ]
-    rviz = Node(package="rviz2", executable="rviz2", output="screen",
-                arguments=["-d", os.path.join(SHARE, "config", "ov_seg.rviz")],
-                condition=IfCondition(LaunchConfiguration("rviz")))
+    rviz = Node(
+        package="rviz2",
+        executable="rviz2",
+        output="screen",
+        arguments=["-d", os.path.join(SHARE, "config", "ov_seg.rviz")],
+        condition=IfCondition(LaunchConfiguration("rviz")),
+    )
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in args]
-        + [OpaqueFunction(function=_player_and_node), rviz])
+        + [OpaqueFunction(function=_player_and_node), rviz]
+    )

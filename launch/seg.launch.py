@@ -5,6 +5,7 @@ only when given, so one params file serves several cameras. Several cameras on o
     ros2 launch ov_seg_ros seg.launch.py cameras:="[front, rear]" image:=/{camera}/color/image_raw
 remaps front/image to /front/color/image_raw and so on ({camera} is replaced per camera).
 """
+
 import os
 
 import yaml
@@ -15,9 +16,15 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
-    "device": "device", "weights": "weights", "heads": "heads", "vocabulary": "vocabulary",
-    "publish_points": "publish_points", "qos_reliability": "qos_reliability", "cameras": "cameras",
-    "image_transport": "image_transport", "depth_transport": "depth_transport",
+    "device": "device",
+    "weights": "weights",
+    "heads": "heads",
+    "vocabulary": "vocabulary",
+    "publish_points": "publish_points",
+    "qos_reliability": "qos_reliability",
+    "cameras": "cameras",
+    "image_transport": "image_transport",
+    "depth_transport": "depth_transport",
 }
 YAML_VALUED = ("vocabulary", "publish_points", "cameras")
 INPUTS = ("image", "camera_info", "depth")
@@ -30,33 +37,52 @@ def remappings(cameras, topics):
         cameras = [c.strip() for c in cameras.split(",") if c.strip()]
     if not cameras:
         if any("{camera}" in topics[name] for name in INPUTS):
-            raise RuntimeError("a topic names {camera} but no cameras are given: add cameras:=\"[front, rear]\"")
+            raise RuntimeError('a topic names {camera} but no cameras are given: add cameras:="[front, rear]"')
         return [(name, topics[name]) for name in INPUTS]
-    return [(f"{camera}/{name}", topics[name].replace("{camera}", camera))
-            for camera in cameras for name in INPUTS if "{camera}" in topics[name]]
+    return [
+        (f"{camera}/{name}", topics[name].replace("{camera}", camera))
+        for camera in cameras
+        for name in INPUTS
+        if "{camera}" in topics[name]
+    ]
 
 
 def _node(context, *args, **kwargs):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
-    overrides = {param: yaml.safe_load(arg(name)) if name in YAML_VALUED else arg(name)
-                 for name, param in OVERRIDES.items() if arg(name) not in ("", "[]")}
-    return [Node(
-        package="ov_seg_ros", executable="ov_seg_node", name=arg("node_name"),
-        namespace=arg("namespace"), output="screen", emulate_tty=True,
-        parameters=[arg("params_file"), overrides],
-        remappings=remappings(overrides.get("cameras", []), {name: arg(name) for name in INPUTS}),
-    )]
+    overrides = {
+        param: yaml.safe_load(arg(name)) if name in YAML_VALUED else arg(name)
+        for name, param in OVERRIDES.items()
+        if arg(name) not in ("", "[]")
+    }
+    return [
+        Node(
+            package="ov_seg_ros",
+            executable="ov_seg_node",
+            name=arg("node_name"),
+            namespace=arg("namespace"),
+            output="screen",
+            emulate_tty=True,
+            parameters=[arg("params_file"), overrides],
+            remappings=remappings(overrides.get("cameras", []), {name: arg(name) for name in INPUTS}),
+        )
+    ]
 
 
 def generate_launch_description() -> LaunchDescription:
     config = os.path.join(get_package_share_directory("ov_seg_ros"), "config", "seg.yaml")
     args = [
-        ("image", "/camera/color/image_raw",
-         "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16, 16-bit colour, yuv422, bayer_*); "
-         "with cameras, e.g. /{camera}/image_raw"),
+        (
+            "image",
+            "/camera/color/image_raw",
+            "camera image topic (rgb8/bgr8/rgba8/bgra8/mono8/mono16, 16-bit colour, yuv422, bayer_*); "
+            "with cameras, e.g. /{camera}/image_raw",
+        ),
         ("camera_info", "/camera/color/camera_info", "CameraInfo of the image"),
-        ("depth", "/camera/aligned_depth_to_color/image_raw",
-         "depth registered to the image (16UC1 mm or 32FC1 m), used when publish_points is true"),
+        (
+            "depth",
+            "/camera/aligned_depth_to_color/image_raw",
+            "depth registered to the image (16UC1 mm or 32FC1 m), used when publish_points is true",
+        ),
         ("params_file", config, "YAML parameters file"),
         ("namespace", "", "namespace of the node"),
         ("node_name", "ov_seg", "name of the node"),
@@ -71,5 +97,6 @@ def generate_launch_description() -> LaunchDescription:
         ("depth_transport", "", "raw, or compressedDepth to read <depth>/compressedDepth; '' = params file"),
     ]
     return LaunchDescription(
-        [DeclareLaunchArgument(name, default_value=default, description=text)
-         for name, default, text in args] + [OpaqueFunction(function=_node)])
+        [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in args]
+        + [OpaqueFunction(function=_node)]
+    )

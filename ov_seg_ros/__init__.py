@@ -4,11 +4,16 @@ The engine (Segmenter) is importable without ROS; only the node, its per-camera 
 and the demo player use rclpy.
 Exports load lazily, so torch-free modules (visualize, pointcloud, the demo player) start fast.
 """
+
 from importlib import import_module
 from typing import Any
 
-_EXPORTS = {"Segmenter": "segmenter", "Segmentation": "segmenter", "Vocabulary": "vocabulary",
-            "WeightsNotFoundError": "weights"}
+_EXPORTS = {
+    "Segmenter": "segmenter",
+    "Segmentation": "segmenter",
+    "Vocabulary": "vocabulary",
+    "WeightsNotFoundError": "weights",
+}
 __all__ = list(_EXPORTS)
 
 

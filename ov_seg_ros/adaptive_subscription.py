@@ -5,6 +5,7 @@ The rule itself is `image_link.wanted_reliability`; this class only applies it t
 the publishers' offered QoS once a second (`refresh`) and re-creates the subscription when the wanted
 reliability changes, e.g. when a reliable-only camera appears or a best-effort one joins it.
 """
+
 from __future__ import annotations
 
 import time
@@ -19,8 +20,9 @@ from .image_link import ArrivalMonitor, wanted_reliability
 class AdaptiveSubscription:
     """One input topic of the node (image, compressed image, depth, camera_info)."""
 
-    def __init__(self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None],
-                 setting: str, depth: int = 1) -> None:
+    def __init__(
+        self, node: Node, msg_type: Any, topic: str, callback: Callable[[Any], None], setting: str, depth: int = 1
+    ) -> None:
         self._node, self._type, self._callback, self._depth = node, msg_type, callback, depth
         self._setting = setting
         self.topic = node.resolve_topic_name(topic)
@@ -33,8 +35,7 @@ class AdaptiveSubscription:
     def _offers(self) -> List[str]:
         infos = self._node.get_publishers_info_by_topic(self.topic)
         self._publishers = len(infos)
-        return ["reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort"
-                for i in infos]
+        return ["reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort" for i in infos]
 
     def refresh(self) -> Optional[str]:
         """Re-check the publishers; returns a log line when the subscription was re-created."""
@@ -45,9 +46,11 @@ class AdaptiveSubscription:
         previous, self.reliability = self.reliability, wanted
         if self._subscription is not None:
             self._node.destroy_subscription(self._subscription)
-        qos = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=self._depth,
-                         reliability=ReliabilityPolicy.RELIABLE if wanted == "reliable"
-                         else ReliabilityPolicy.BEST_EFFORT)
+        qos = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=self._depth,
+            reliability=ReliabilityPolicy.RELIABLE if wanted == "reliable" else ReliabilityPolicy.BEST_EFFORT,
+        )
         self._subscription = self._node.create_subscription(self._type, self.topic, self._on_message, qos)
         if previous is None:
             return None

@@ -3,6 +3,7 @@
 Only looks at the filesystem and the environment: no network, no torch import, so a launch file can
 call it before any node starts. The weight-source constants live here, once; ov_seg_ros.weights imports them.
 """
+
 from __future__ import annotations
 
 import os
@@ -71,11 +72,13 @@ def seeded_warning(weights: str, heads: str) -> str:
             f"  For trained CLIP weights, run once with internet access\n"
             f"    python -c \"import open_clip; open_clip.create_model('ViT-B-16', "
             f"pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
-            f"  or set {CLIP_ENV}=/path/to/open_clip_pytorch_model.bin")
+            f"  or set {CLIP_ENV}=/path/to/open_clip_pytorch_model.bin"
+        )
     if heads == SEEDED:
         lines.append(
             f"  For trained CLIP-DINOiser heads, download last.pt from\n"
             f"    {HEADS_URL}\n"
-            f"  to {DEFAULT_HEADS_PATH} or set {HEADS_ENV}=/path/to/last.pt")
+            f"  to {DEFAULT_HEADS_PATH} or set {HEADS_ENV}=/path/to/last.pt"
+        )
     lines.append("*" * 78)
     return "\n".join(lines)

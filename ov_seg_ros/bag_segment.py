@@ -36,8 +36,8 @@ from .bag import (
     register_label_info,
     size_of,
 )
-from .msg_bridge import from_rclpy, to_rclpy
 from .label_topics import label_map_json
+from .msg_bridge import from_rclpy, to_rclpy
 from .pointcloud import semantic_points, to_pointcloud2
 from .visualize import SEEDED_BANNER, render_overlay
 

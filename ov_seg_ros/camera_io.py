@@ -4,6 +4,7 @@ A camera named "" uses the node's plain names (`image`, `~/labels`); a camera na
 `front/image` and `~/front/labels`, so one node (one model in memory) serves several cameras and
 every name stays remappable. No algorithm here: results come from `Segmenter`, messages from `outputs`.
 """
+
 from __future__ import annotations
 
 import threading
@@ -53,9 +54,11 @@ class Outgoing:
 
 def qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
     return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST, depth=depth,
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
         reliability=ReliabilityPolicy.RELIABLE if reliable else ReliabilityPolicy.BEST_EFFORT,
-        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE)
+        durability=DurabilityPolicy.TRANSIENT_LOCAL if latched else DurabilityPolicy.VOLATILE,
+    )
 
 
 def stamp_seconds(stamp: Any) -> float:
@@ -64,8 +67,10 @@ def stamp_seconds(stamp: Any) -> float:
 
 # transport -> (message type, suffix image_transport appends to the base topic)
 TRANSPORTS: Dict[str, Tuple[type, str]] = {
-    "raw": (Image, ""), "compressed": (CompressedImage, "/compressed"),
-    "compressedDepth": (CompressedImage, "/compressedDepth")}
+    "raw": (Image, ""),
+    "compressed": (CompressedImage, "/compressed"),
+    "compressedDepth": (CompressedImage, "/compressedDepth"),
+}
 
 
 def transport_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
@@ -78,26 +83,36 @@ def transport_topic(node: Node, name: str, transport: str) -> Tuple[type, str]:
 class CameraIO:
     """Subscriptions and publishers of one camera, plus its latest CameraInfo and recent depth."""
 
-    def __init__(self, node: Node, name: str, cfg: Dict[str, Any],
-                 on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None]) -> None:
+    def __init__(
+        self,
+        node: Node,
+        name: str,
+        cfg: Dict[str, Any],
+        on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None],
+    ) -> None:
         self.name = name
         self._camera_info: Optional[CameraInfo] = None
         self._depth: List[Union[Image, CompressedImage]] = []
         self._depth_lock = threading.Lock()
         prefix = f"{name}/" if name else ""
         self._logger = node.get_logger()
-        self._pubs = [(o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
-                      for o in advertised(cfg)]
+        self._pubs = [
+            (o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
+            for o in advertised(cfg)
+        ]
         # Sensor-data QoS (depth 1) whose reliability follows the publishers (qos_reliability auto):
         # best effort matches every camera, but only reliable carries large frames without a profile.
         setting = cfg["qos_reliability"]
         image_type, image_topic = transport_topic(node, f"{prefix}image", cfg["image_transport"])
-        self.inputs = [AdaptiveSubscription(node, image_type, image_topic, lambda msg: on_image(self, msg), setting),
-                       AdaptiveSubscription(node, CameraInfo, f"{prefix}camera_info", self._on_camera_info, setting)]
+        self.inputs = [
+            AdaptiveSubscription(node, image_type, image_topic, lambda msg: on_image(self, msg), setting),
+            AdaptiveSubscription(node, CameraInfo, f"{prefix}camera_info", self._on_camera_info, setting),
+        ]
         if cfg["publish_points"]:
             depth_type, depth_topic = transport_topic(node, f"{prefix}depth", cfg["depth_transport"])
-            self.inputs.append(AdaptiveSubscription(node, depth_type, depth_topic, self._on_depth, setting,
-                                                    depth=DEPTH_BUFFER))
+            self.inputs.append(
+                AdaptiveSubscription(node, depth_type, depth_topic, self._on_depth, setting, depth=DEPTH_BUFFER)
+            )
 
     @property
     def topic(self) -> str:
@@ -124,10 +139,15 @@ class CameraIO:
         info = self._camera_info
         shared = FrameData(result, cfg, info, depth)
         if cfg["points_layout"] == "organized" and cfg["point_stride"] != DEFAULTS["point_stride"]:
-            self._logger.warning("point_stride does not apply to the organized ~/points layout (it still thins "
-                                 "~/obstacles/points)", once=True)
-        messages = [(pub, output.build(frame, result, shared, cfg)) for output, pub in self._pubs
-                    if wanted(output, cfg, pub.get_subscription_count())]
+            self._logger.warning(
+                "point_stride does not apply to the organized ~/points layout (it still thins ~/obstacles/points)",
+                once=True,
+            )
+        messages = [
+            (pub, output.build(frame, result, shared, cfg))
+            for output, pub in self._pubs
+            if wanted(output, cfg, pub.get_subscription_count())
+        ]
         unmatched = cfg["publish_points"] and (depth is None or info is None)
         return Outgoing([(pub, msg) for pub, msg in messages if msg is not None], unmatched)
 

@@ -9,6 +9,7 @@ rosbag2 under --out: the node's topics under --namespace, each message with its 
 time (see ov_seg_ros/bag_segment.py). Malformed frames are skipped and counted (exit code 0); an
 unreadable bag, an unknown topic or an existing output is one error line and exit code 2.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,27 +30,44 @@ EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
 
 
 def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="ov-seg", description=__doc__.split("\n\n")[0],
-                                epilog="Bags: ov-seg run.mcap --classes floor,door --topic /camera/image_raw "
-                                       "--out run_seg   (MCAP; --storage sqlite3 for .db3)")
-    p.add_argument("input", type=Path,
-                   help="an image file, a folder of images (not recursive), or a rosbag2 recording "
-                        "(folder with metadata.yaml, or a .mcap / .db3 file)")
+    p = argparse.ArgumentParser(
+        prog="ov-seg",
+        description=__doc__.split("\n\n")[0],
+        epilog="Bags: ov-seg run.mcap --classes floor,door --topic /camera/image_raw "
+        "--out run_seg   (MCAP; --storage sqlite3 for .db3)",
+    )
+    p.add_argument(
+        "input",
+        type=Path,
+        help="an image file, a folder of images (not recursive), or a rosbag2 recording "
+        "(folder with metadata.yaml, or a .mcap / .db3 file)",
+    )
     p.add_argument("--classes", required=True, help='comma-separated class names, e.g. "floor,door,person"')
-    p.add_argument("--background", action="store_true",
-                   help="add a 'background' class (id 0) that competes with the names")
-    p.add_argument("--out", type=Path, default=None,
-                   help="output folder (default: ./ov_seg_out for images, ./<bag name>_ov_seg for a bag)")
-    p.add_argument("--weights", default=DEFAULT_CLIP_WEIGHTS,
-                   help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded)")
-    p.add_argument("--heads", default="",
-                   help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), "
-                        "'seeded' or 'auto'")
+    p.add_argument(
+        "--background", action="store_true", help="add a 'background' class (id 0) that competes with the names"
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: ./ov_seg_out for images, ./<bag name>_ov_seg for a bag)",
+    )
+    p.add_argument(
+        "--weights",
+        default=DEFAULT_CLIP_WEIGHTS,
+        help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded)",
+    )
+    p.add_argument(
+        "--heads",
+        default="",
+        help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), 'seeded' or 'auto'",
+    )
     p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     p.add_argument("--input-size", type=int, default=448, help="short side fed to the network; 0 = native")
     p.add_argument("--method", default="clip_dinoiser", help="clip_dinoiser or maskclip")
-    p.add_argument("--min-confidence", type=float, default=0.0,
-                   help="pixels below this confidence get id 0 in the label PNG")
+    p.add_argument(
+        "--min-confidence", type=float, default=0.0, help="pixels below this confidence get id 0 in the label PNG"
+    )
     add_bag_args(p)
     return p.parse_args(argv)
 
@@ -71,33 +89,61 @@ def _seconds(text: str) -> float:
 def add_bag_args(p: argparse.ArgumentParser) -> None:
     """Options that only apply to a rosbag2 input; the engine options above apply to both."""
     g = p.add_argument_group("rosbag2 input")
-    g.add_argument("--topic", help="image topic (sensor_msgs/Image or CompressedImage, JPEG/PNG); may be "
-                                   "left out when the bag has exactly one image topic")
-    g.add_argument("--camera-info-topic", help="sensor_msgs/CameraInfo matched by stamp; written rescaled "
-                                               "to <namespace>/camera_info")
-    g.add_argument("--depth-topic", help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
-                                         "writes <namespace>/points (needs --camera-info-topic)")
-    g.add_argument("--depth-tolerance", type=float, default=DEFAULTS["depth_tolerance"],
-                   help="largest image/depth stamp difference in seconds (default: %(default)s)")
-    g.add_argument("--point-stride", type=_positive, default=DEFAULTS["point_stride"],
-                   help="every n-th pixel in each direction for points (default: %(default)s)")
-    g.add_argument("--max-depth", type=float, default=DEFAULTS["max_depth"],
-                   help="depth beyond this (m) is left out of points (default: %(default)s)")
+    g.add_argument(
+        "--topic",
+        help="image topic (sensor_msgs/Image or CompressedImage, JPEG/PNG); may be "
+        "left out when the bag has exactly one image topic",
+    )
+    g.add_argument(
+        "--camera-info-topic",
+        help="sensor_msgs/CameraInfo matched by stamp; written rescaled to <namespace>/camera_info",
+    )
+    g.add_argument(
+        "--depth-topic",
+        help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
+        "writes <namespace>/points (needs --camera-info-topic)",
+    )
+    g.add_argument(
+        "--depth-tolerance",
+        type=float,
+        default=DEFAULTS["depth_tolerance"],
+        help="largest image/depth stamp difference in seconds (default: %(default)s)",
+    )
+    g.add_argument(
+        "--point-stride",
+        type=_positive,
+        default=DEFAULTS["point_stride"],
+        help="every n-th pixel in each direction for points (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-depth",
+        type=float,
+        default=DEFAULTS["max_depth"],
+        help="depth beyond this (m) is left out of points (default: %(default)s)",
+    )
     g.add_argument("--namespace", default="/ov_seg", help="output topic prefix (default: %(default)s)")
-    g.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
-                   help="output storage (default: %(default)s)")
+    g.add_argument(
+        "--storage", choices=("mcap", "sqlite3"), default="mcap", help="output storage (default: %(default)s)"
+    )
     g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
-    g.add_argument("--overlay-alpha", type=float, default=DEFAULTS["overlay_alpha"],
-                   help="opacity of the label colours in the overlay (default: %(default)s)")
-    g.add_argument("--copy-input", action="store_true",
-                   help="also copy every input topic (in the --start/--end window): one self-contained bag")
+    g.add_argument(
+        "--overlay-alpha",
+        type=float,
+        default=DEFAULTS["overlay_alpha"],
+        help="opacity of the label colours in the overlay (default: %(default)s)",
+    )
+    g.add_argument(
+        "--copy-input",
+        action="store_true",
+        help="also copy every input topic (in the --start/--end window): one self-contained bag",
+    )
     g.add_argument("--start", type=_seconds, default=0.0, help="seconds from the bag's start (default: 0)")
     g.add_argument("--end", type=_seconds, default=None, help="seconds from the bag's start (default: its end)")
     g.add_argument("--every", type=_positive, default=1, help="segment every n-th frame (default: 1)")
-    g.add_argument("--batch-size", type=_positive, default=4,
-                   help="frames per forward pass (default: %(default)s)")
-    g.add_argument("--overwrite", action="store_true",
-                   help="replace an existing output bag (only once the new one is complete)")
+    g.add_argument("--batch-size", type=_positive, default=4, help="frames per forward pass (default: %(default)s)")
+    g.add_argument(
+        "--overwrite", action="store_true", help="replace an existing output bag (only once the new one is complete)"
+    )
 
 
 def list_images(path: Path) -> List[Path]:
@@ -122,8 +168,9 @@ def read_rgb(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image: {exc}") from exc
 
 
-def write_outputs(result, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace,
-                  seeded: bool) -> None:
+def write_outputs(
+    result, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace, seeded: bool
+) -> None:
     """The four files of one image; ids and colours as the node publishes them."""
     labels = result.label_image(args.min_confidence)
     label_map = result.vocabulary.label_map()
@@ -131,8 +178,15 @@ def write_outputs(result, rgb: np.ndarray, out: Path, stem: str, image: Path, ar
     overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
     Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
     Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
-    meta = label_map_document(label_map, result.vocabulary.version, encoding="mono16", image=str(image),
-                              weights=args.weights, heads=args.heads, seeded_weights=seeded)
+    meta = label_map_document(
+        label_map,
+        result.vocabulary.version,
+        encoding="mono16",
+        image=str(image),
+        weights=args.weights,
+        heads=args.heads,
+        seeded_weights=seeded,
+    )
     (out / f"{stem}_labels.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
@@ -150,6 +204,7 @@ def report(message: str) -> None:
     """To stderr, above the progress bar rather than through it."""
     try:
         from tqdm import tqdm
+
         tqdm.write(message, file=sys.stderr)
     except ImportError:
         print(message, file=sys.stderr)
@@ -166,8 +221,13 @@ def build_segmenter(args: argparse.Namespace, seg=None):
     if seeded:
         print(seeded_warning(args.weights, args.heads), file=sys.stderr)
     if seg is None:
-        seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device,
-                        method=args.method, input_size=args.input_size or None)
+        seg = Segmenter(
+            weights=args.weights,
+            heads=args.heads,
+            device=args.device,
+            method=args.method,
+            input_size=args.input_size or None,
+        )
     else:
         seg.configure(method=args.method, input_size=args.input_size)
     names = [n.strip() for n in args.classes.split(",") if n.strip()]
@@ -206,8 +266,10 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
             failed.append(path)
             report(f"ov-seg: {path}: {exc}")
     done = len(images) - len(failed)
-    print(f"ov-seg: wrote {done} of {len(images)} image(s) to {args.out}"
-          + (f"; {len(failed)} failed" if failed else ""), file=sys.stderr)
+    print(
+        f"ov-seg: wrote {done} of {len(images)} image(s) to {args.out}" + (f"; {len(failed)} failed" if failed else ""),
+        file=sys.stderr,
+    )
     return EXIT_FAILED_FILES if failed else EXIT_OK
 
 

@@ -6,6 +6,7 @@ versions or other configs add (attention pooling, scaled-cosine attention, head 
 pooler other than end-of-text argmax). Any of those would not crash: it would give silently wrong
 features. This check turns such a change into a clear error naming the open_clip version.
 """
+
 from __future__ import annotations
 
 from typing import List
@@ -34,8 +35,10 @@ def layout_problems(clip: torch.nn.Module) -> List[str]:
         problems += [f"block {index}: {name} missing" for name in BLOCK if not hasattr(block, name)]
         attn = getattr(block, "attn", None)
         if not isinstance(attn, torch.nn.MultiheadAttention):
-            problems.append(f"block {index}: attention is {type(attn).__name__}, not nn.MultiheadAttention "
-                            "(scaled-cosine/head-scale attention is not run by the engine)")
+            problems.append(
+                f"block {index}: attention is {type(attn).__name__}, not nn.MultiheadAttention "
+                "(scaled-cosine/head-scale attention is not run by the engine)"
+            )
         if getattr(block, "ln_attn", None) is not None and not isinstance(block.ln_attn, torch.nn.Identity):
             problems.append(f"block {index}: has ln_attn (scale_attn), which the engine does not apply")
     pool = getattr(clip, "text_pool_type", "argmax")
@@ -55,4 +58,5 @@ def check_layout(clip: torch.nn.Module) -> None:
         raise UnsupportedOpenClipError(
             f"open_clip {getattr(open_clip, '__version__', '?')} builds ViT-B-16 differently from what "
             f"ov_seg_ros was verified on (open_clip 3.x): {'; '.join(problems)}. Install open_clip_torch "
-            "3.x (pip install 'open_clip_torch>=3,<4') or report this layout.")
+            "3.x (pip install 'open_clip_torch>=3,<4') or report this layout."
+        )

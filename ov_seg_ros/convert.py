@@ -5,6 +5,7 @@ Every bad input raises `ImageConversionError` naming the problem, so the node ca
 tested and gives the same result. YUV 4:2:2 and Bayer input are converted by OpenCV with the codes
 cv_bridge uses. No rclpy here: these are plain message classes.
 """
+
 from __future__ import annotations
 
 import array
@@ -26,25 +27,36 @@ class Layout(NamedTuple):
 _BAYER = {"rggb": "BG", "bggr": "RG", "gbrg": "GR", "grbg": "GB"}
 # encoding -> memory layout; image_array checks every message against this one table
 _LAYOUTS: Dict[str, Layout] = {
-    "rgb8": Layout(np.uint8, 3), "bgr8": Layout(np.uint8, 3), "rgba8": Layout(np.uint8, 4),
-    "bgra8": Layout(np.uint8, 4), "mono8": Layout(np.uint8, 1), "8UC1": Layout(np.uint8, 1),
-    "8UC3": Layout(np.uint8, 3), "mono16": Layout(np.uint16, 1), "16UC1": Layout(np.uint16, 1),
+    "rgb8": Layout(np.uint8, 3),
+    "bgr8": Layout(np.uint8, 3),
+    "rgba8": Layout(np.uint8, 4),
+    "bgra8": Layout(np.uint8, 4),
+    "mono8": Layout(np.uint8, 1),
+    "8UC1": Layout(np.uint8, 1),
+    "8UC3": Layout(np.uint8, 3),
+    "mono16": Layout(np.uint16, 1),
+    "16UC1": Layout(np.uint16, 1),
     "32FC1": Layout(np.float32, 1),
-    "rgb16": Layout(np.uint16, 3), "bgr16": Layout(np.uint16, 3), "rgba16": Layout(np.uint16, 4),
+    "rgb16": Layout(np.uint16, 3),
+    "bgr16": Layout(np.uint16, 3),
+    "rgba16": Layout(np.uint16, 4),
     "bgra16": Layout(np.uint16, 4),
-    "yuv422": Layout(np.uint8, 2, 2), "uyvy": Layout(np.uint8, 2, 2),
-    "yuv422_yuy2": Layout(np.uint8, 2, 2), "yuyv": Layout(np.uint8, 2, 2),
+    "yuv422": Layout(np.uint8, 2, 2),
+    "uyvy": Layout(np.uint8, 2, 2),
+    "yuv422_yuy2": Layout(np.uint8, 2, 2),
+    "yuyv": Layout(np.uint8, 2, 2),
     **{f"bayer_{p}8": Layout(np.uint8, 1) for p in _BAYER},
     **{f"bayer_{p}16": Layout(np.uint16, 1) for p in _BAYER},
 }
 # encoding -> OpenCV colour conversion to RGB, by name (cv2 is imported only when one is needed)
 _CV_CODES: Dict[str, str] = {
-    "yuv422": "COLOR_YUV2RGB_UYVY", "uyvy": "COLOR_YUV2RGB_UYVY",
-    "yuv422_yuy2": "COLOR_YUV2RGB_YUYV", "yuyv": "COLOR_YUV2RGB_YUYV",
+    "yuv422": "COLOR_YUV2RGB_UYVY",
+    "uyvy": "COLOR_YUV2RGB_UYVY",
+    "yuv422_yuy2": "COLOR_YUV2RGB_YUYV",
+    "yuyv": "COLOR_YUV2RGB_YUYV",
     **{f"bayer_{p}{bits}": f"COLOR_Bayer{cv}2RGB" for p, cv in _BAYER.items() for bits in (8, 16)},
 }
-RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16", "rgba16", "bgra16",
-              *_CV_CODES)
+RGB_INPUTS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "rgb16", "bgr16", "rgba16", "bgra16", *_CV_CODES)
 DEPTH_INPUTS = ("16UC1", "mono16", "32FC1")
 OUTPUTS = ("rgb8", "mono8", "mono16", "16UC1", "32FC1")
 _BRIDGE_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8")
@@ -69,8 +81,7 @@ def image_array(msg: Image, allowed: Tuple[str, ...] = tuple(_LAYOUTS)) -> np.nd
     """The pixels of `msg` as an H x W (x C) array in native byte order; checks size, step, length."""
     enc = msg.encoding
     if enc not in _LAYOUTS or enc not in allowed:
-        raise ImageConversionError(
-            f"unsupported encoding {enc!r} (supported: {', '.join(allowed)})")
+        raise ImageConversionError(f"unsupported encoding {enc!r} (supported: {', '.join(allowed)})")
     dtype, channels, multiple = _LAYOUTS[enc]
     h, w = int(msg.height), int(msg.width)
     if h <= 0 or w <= 0:
@@ -81,10 +92,12 @@ def image_array(msg: Image, allowed: Tuple[str, ...] = tuple(_LAYOUTS)) -> np.nd
     row = w * channels * item
     if msg.step < row:
         raise ImageConversionError(
-            f"step {msg.step} is smaller than width*channels*bytes = {w}*{channels}*{item} = {row}")
+            f"step {msg.step} is smaller than width*channels*bytes = {w}*{channels}*{item} = {row}"
+        )
     if len(msg.data) != msg.step * h:
         raise ImageConversionError(
-            f"data has {len(msg.data)} bytes, expected step*height = {msg.step}*{h} = {msg.step * h}")
+            f"data has {len(msg.data)} bytes, expected step*height = {msg.step}*{h} = {msg.step * h}"
+        )
     raw = np.frombuffer(msg.data, dtype=np.uint8).reshape(h, msg.step)[:, :row]
     order = ">" if msg.is_bigendian else "<"
     pixels = raw.copy().view(np.dtype(dtype).newbyteorder(order) if item > 1 else dtype)
@@ -154,8 +167,9 @@ def compressed_to_rgb(fmt: str, data: Any) -> np.ndarray:
         raise ImageConversionError(f"compressed image ({fmt!r}) has no data")
     pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
     if pixels is None:
-        raise ImageConversionError(f"compressed image ({fmt!r}, {buffer.size} bytes) could not be decoded "
-                                   "as JPEG or PNG")
+        raise ImageConversionError(
+            f"compressed image ({fmt!r}, {buffer.size} bytes) could not be decoded as JPEG or PNG"
+        )
     if pixels.dtype == np.uint16:
         pixels = mono16_to_8bit(pixels) if pixels.ndim == 2 else (pixels >> 8).astype(np.uint8)
     if pixels.ndim == 2:
@@ -186,13 +200,16 @@ def compressed_depth_to_metres(fmt: str, data: Any) -> np.ndarray:
 
     encoding = fmt.split(";", 1)[0].strip()
     if "compressedDepth" not in fmt or fmt.rstrip().endswith("rvl") or encoding not in ("16UC1", "32FC1"):
-        raise ImageConversionError(f"unsupported compressed depth format {fmt!r} (supported: "
-                                   "'16UC1; compressedDepth png', '32FC1; compressedDepth png')")
+        raise ImageConversionError(
+            f"unsupported compressed depth format {fmt!r} (supported: "
+            "'16UC1; compressedDepth png', '32FC1; compressedDepth png')"
+        )
     buffer = np.frombuffer(bytes(data), dtype=np.uint8)
     pixels = cv2.imdecode(buffer[_DEPTH_HEADER:], cv2.IMREAD_UNCHANGED) if buffer.size > _DEPTH_HEADER else None
     if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 2:
-        raise ImageConversionError(f"compressed depth ({fmt!r}, {buffer.size} bytes) is not a 12-byte header "
-                                   "and a 16-bit single-channel PNG")
+        raise ImageConversionError(
+            f"compressed depth ({fmt!r}, {buffer.size} bytes) is not a 12-byte header and a 16-bit single-channel PNG"
+        )
     if encoding == "16UC1":
         return metres_from_depth(pixels, "16UC1")
     quant_a, quant_b = np.frombuffer(buffer[4:_DEPTH_HEADER].tobytes(), dtype="<f4")
@@ -233,13 +250,16 @@ def to_image(pixels: np.ndarray, encoding: str, header: Any = None) -> Image:
     expected = (channels,) if channels > 1 else ()
     if pixels.ndim != 2 + len(expected) or pixels.shape[2:] != expected or 0 in pixels.shape:
         raise ImageConversionError(f"array of shape {pixels.shape} cannot be {encoding}")
-    if np.issubdtype(dtype, np.integer) and pixels.size and (
-            pixels.min() < 0 or pixels.max() > np.iinfo(dtype).max):
-        raise ImageConversionError(
-            f"values {pixels.min()}..{pixels.max()} do not fit {encoding}")
+    if np.issubdtype(dtype, np.integer) and pixels.size and (pixels.min() < 0 or pixels.max() > np.iinfo(dtype).max):
+        raise ImageConversionError(f"values {pixels.min()}..{pixels.max()} do not fit {encoding}")
     data = np.ascontiguousarray(pixels, dtype=np.dtype(dtype).newbyteorder("<"))
-    msg = Image(height=pixels.shape[0], width=pixels.shape[1], encoding=encoding,
-                is_bigendian=0, step=pixels.shape[1] * channels * data.itemsize)
+    msg = Image(
+        height=pixels.shape[0],
+        width=pixels.shape[1],
+        encoding=encoding,
+        is_bigendian=0,
+        step=pixels.shape[1] * channels * data.itemsize,
+    )
     if header is not None:
         msg.header = header
     msg.data = array.array("B", data.tobytes())
@@ -253,8 +273,7 @@ def labels_to_image(label_image: np.ndarray, encoding: str, header: Any = None) 
     return to_image(label_image, encoding, header)
 
 
-def rescale_camera_info(info: CameraInfo, width: int, height: int,
-                        header: Optional[Any] = None) -> CameraInfo:
+def rescale_camera_info(info: CameraInfo, width: int, height: int, header: Optional[Any] = None) -> CameraInfo:
     """`info` for the same camera at width x height: K and P rows scaled, ROI and binning reset."""
     if info.width <= 0 or info.height <= 0:
         raise ImageConversionError(f"camera_info has zero size ({info.width}x{info.height})")

@@ -4,6 +4,7 @@ Topics (remappable): `image` (rgb8), `depth` (16UC1 mm, registered to the image)
 all three of a frame carry the same stamp and frame_id, so the node pairs them exactly.
 Parameters: rate (Hz, 5.0), frame_id, demo_dir ('' = the installed share/ov_seg_ros/demo), loop.
 """
+
 from __future__ import annotations
 
 import sys
@@ -36,6 +37,7 @@ def default_demo_dir() -> Path:
     """share/ov_seg_ros/demo when installed, else the source tree's demo/ (running from a checkout)."""
     try:
         from ament_index_python.packages import get_package_share_directory
+
         installed = Path(get_package_share_directory("ov_seg_ros")) / "demo"
         if installed.is_dir():
             return installed
@@ -61,12 +63,14 @@ def load_camera_info(path: Path) -> CameraInfo:
     """A camera_calibration-format YAML (as camera_info_manager writes) as a CameraInfo message."""
     calib = yaml.safe_load(path.read_text())
     return CameraInfo(
-        width=calib["image_width"], height=calib["image_height"],
+        width=calib["image_width"],
+        height=calib["image_height"],
         distortion_model=calib["distortion_model"],
         d=[float(x) for x in calib["distortion_coefficients"]["data"]],
         k=[float(x) for x in calib["camera_matrix"]["data"]],
         r=[float(x) for x in calib["rectification_matrix"]["data"]],
-        p=[float(x) for x in calib["projection_matrix"]["data"]])
+        p=[float(x) for x in calib["projection_matrix"]["data"]],
+    )
 
 
 class DemoPlayer(Node):
@@ -78,12 +82,16 @@ class DemoPlayer(Node):
         demo_dir = Path(self.declare_parameter("demo_dir", "").value or default_demo_dir())
         self.frames = load_frames(demo_dir)
         self.info = load_camera_info(demo_dir / "camera_info.yaml")
-        self.pubs = {name: self.create_publisher(kind, name, 5)  # reliable: matches either subscriber QoS
-                     for name, kind in (("image", Image), ("depth", Image), ("camera_info", CameraInfo))}
+        self.pubs = {
+            name: self.create_publisher(kind, name, 5)  # reliable: matches either subscriber QoS
+            for name, kind in (("image", Image), ("depth", Image), ("camera_info", CameraInfo))
+        }
         self.index = 0
         self.timer = self.create_timer(1.0 / max(rate, 1e-3), self.publish_next)
-        self.get_logger().info(f"playing {len(self.frames)} frames from {demo_dir} at {rate:g} Hz "
-                               f"on {', '.join(p.topic_name for p in self.pubs.values())}")
+        self.get_logger().info(
+            f"playing {len(self.frames)} frames from {demo_dir} at {rate:g} Hz "
+            f"on {', '.join(p.topic_name for p in self.pubs.values())}"
+        )
         save_dir = self.declare_parameter("save_dir", "").value
         self.saver = OverlaySaver(self, Path(save_dir), len(self.frames)) if save_dir else None
 

@@ -1,5 +1,6 @@
 """The engine's options and the rule for each, torch-free so every front-end (node parameters,
 launch, ov-seg) validates with the engine's own rules without loading torch."""
+
 from __future__ import annotations
 
 PATCH = 16  # ViT-B/16 patch size: network inputs are padded to multiples of it
@@ -13,6 +14,7 @@ NATIVE_SIZE = 0  # input_size 0: the image's own size (the one spelling of it, e
 def check_input_size(size: int) -> int:
     """`size` when it is 0 (native) or a usable short side; ValueError otherwise."""
     if size != NATIVE_SIZE and not PATCH <= size <= MAX_LONG_SIDE:
-        raise ValueError(f"input_size must be 0 (native size) or at least {PATCH} and at most "
-                         f"{MAX_LONG_SIDE}; got {size}")
+        raise ValueError(
+            f"input_size must be 0 (native size) or at least {PATCH} and at most {MAX_LONG_SIDE}; got {size}"
+        )
     return size

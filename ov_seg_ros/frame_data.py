@@ -2,6 +2,7 @@
 the label image, the matched depth in metres at the labels' size, the intrinsics at that size, the
 objects of the target classes and their back-projected points. No rclpy: message classes only.
 """
+
 from __future__ import annotations
 
 from functools import cached_property
@@ -20,8 +21,9 @@ from .segmentation import Segmentation
 class FrameData:
     """Shared per-frame results for the output builders of one camera (one frame, one cfg snapshot)."""
 
-    def __init__(self, result: Segmentation, cfg: Dict[str, Any], camera_info: Optional[CameraInfo],
-                 depth: Optional[Image]) -> None:
+    def __init__(
+        self, result: Segmentation, cfg: Dict[str, Any], camera_info: Optional[CameraInfo], depth: Optional[Image]
+    ) -> None:
         self.result, self.cfg = result, cfg
         self.camera_info = camera_info  # the camera's latest, at its own resolution
         self.depth_msg = depth  # matched by stamp; None when there is none (or no depth is wanted)
@@ -60,8 +62,9 @@ class FrameData:
 
     @cached_property
     def objects(self) -> Objects:
-        return find_objects(self.labels, self.class_ids("targets"), self.result.confidence,
-                            self.cfg["min_object_pixels"])
+        return find_objects(
+            self.labels, self.class_ids("targets"), self.result.confidence, self.cfg["min_object_pixels"]
+        )
 
     @cached_property
     def target_points(self) -> Optional[np.ndarray]:

@@ -1,4 +1,5 @@
 """Pure helpers for the node's frame flow: a latest-frame slot and rolling statistics. No ROS here."""
+
 from __future__ import annotations
 
 import collections

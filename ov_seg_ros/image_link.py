@@ -5,6 +5,7 @@ Why it exists: a best-effort subscription matches every publisher but, with Fast
 transports, receives no frame above ~512 KB; a reliable subscription receives them but matches only
 reliable publishers. `auto` therefore asks for reliable exactly when every publisher offers it.
 """
+
 from __future__ import annotations
 
 import collections
@@ -13,8 +14,10 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple
 RELIABILITY_SETTINGS = ("auto", "best_effort", "reliable")
 SILENCE_S = 5.0  # a publisher matched for this long without a frame is a problem worth a WARN
 LOSS_WINDOW_S = 10.0
-PROFILE_HINT = ("give the camera's process the shipped Fast DDS profile (export FASTRTPS_DEFAULT_PROFILES_FILE="
-                "<ov_seg_ros share>/config/fastdds_large_data.xml) or have it publish reliably")
+PROFILE_HINT = (
+    "give the camera's process the shipped Fast DDS profile (export FASTRTPS_DEFAULT_PROFILES_FILE="
+    "<ov_seg_ros share>/config/fastdds_large_data.xml) or have it publish reliably"
+)
 
 
 def wanted_reliability(setting: str, publishers: Sequence[str]) -> str:
@@ -60,14 +63,17 @@ class ArrivalMonitor:
     def problems(self, topic: str, reliability: str, now: float) -> List[str]:
         """Each problem as one sentence with its fix; empty when frames flow as they should."""
         found = []
-        quiet_since = None if self._publishers_since is None else max(self._publishers_since,
-                                                                      self._last_arrival or 0.0)
+        quiet_since = None if self._publishers_since is None else max(self._publishers_since, self._last_arrival or 0.0)
         if quiet_since is not None and now - quiet_since >= SILENCE_S:
-            found.append(f"{topic}: a publisher is matched but no frame arrived for {now - quiet_since:.0f} s "
-                         f"({reliability} subscription): large best-effort frames need a bigger DDS "
-                         f"transport: {PROFILE_HINT}")
+            found.append(
+                f"{topic}: a publisher is matched but no frame arrived for {now - quiet_since:.0f} s "
+                f"({reliability} subscription): large best-effort frames need a bigger DDS "
+                f"transport: {PROFILE_HINT}"
+            )
         lost, received = self.lost_recently()
         if lost:
-            found.append(f"{topic}: {lost} of {lost + received} frames lost in transport in the last "
-                         f"{LOSS_WINDOW_S:.0f} s (sequence gaps): {PROFILE_HINT}")
+            found.append(
+                f"{topic}: {lost} of {lost + received} frames lost in transport in the last "
+                f"{LOSS_WINDOW_S:.0f} s (sequence gaps): {PROFILE_HINT}"
+            )
         return found

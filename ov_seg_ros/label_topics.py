@@ -8,6 +8,7 @@ LabelInfo `threshold`) before any output made with it, and LabelInfo again when 
 becomes known or changes (its header names the camera's frame; the node's topic follows the first
 camera). Where vision_msgs is missing LabelInfo is off and the node logs once why.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,12 +39,14 @@ class LabelTopics:
         self._first = cameras[0] if cameras else ""
         self._latest: Optional[tuple] = None  # (vocabulary, threshold) last published
         if vision.VISION_MSGS_MISSING:
-            node.get_logger().warning(f"~/label_info, ~/detections and ~/detections_3d are off: "
-                                      f"{vision.VISION_MSGS_MISSING}")
+            node.get_logger().warning(
+                f"~/label_info, ~/detections and ~/detections_3d are off: {vision.VISION_MSGS_MISSING}"
+            )
             return
         for topic in dict.fromkeys(["", *cameras]):
             self._pubs[topic] = node.create_publisher(
-                vision.LabelInfo, f"~/{topic}/label_info" if topic else "~/label_info", qos)
+                vision.LabelInfo, f"~/{topic}/label_info" if topic else "~/label_info", qos
+            )
             self._frame_ids[topic] = ""
 
     def publish(self, vocab: Vocabulary, cfg: Mapping[str, Any]) -> None:

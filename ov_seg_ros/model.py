@@ -4,6 +4,7 @@ Tensors are batch-first throughout; blocks are run from their weights, so open_c
 (sequence-first before 2.26, batch-first since) does not matter and no forward hooks are needed.
 Nothing here mutates a parameter, so one instance can serve several threads.
 """
+
 from __future__ import annotations
 
 import threading
@@ -104,7 +105,7 @@ class CLIPDINOiser(nn.Module):
         """The last block with attention replaced by its value path: each token attends to itself."""
         attn = block.attn
         dim = x.shape[-1]
-        v = F.linear(block.ln_1(x), attn.in_proj_weight[2 * dim:], attn.in_proj_bias[2 * dim:])
+        v = F.linear(block.ln_1(x), attn.in_proj_weight[2 * dim :], attn.in_proj_bias[2 * dim :])
         x = x + block.ls_1(attn.out_proj(v))
         return x + block.ls_2(block.mlp(block.ln_2(x)))
 
@@ -173,14 +174,16 @@ def pool_by_correlation(features: torch.Tensor, corr: torch.Tensor) -> torch.Ten
     return _weighted_mean(features.flatten(2), corr).reshape(features.shape).to(features.dtype)
 
 
-def pool_guided(features: torch.Tensor, keys: torch.Tensor,
-                max_elements: int = MAX_CORRELATION_ELEMENTS) -> torch.Tensor:
+def pool_guided(
+    features: torch.Tensor, keys: torch.Tensor, max_elements: int = MAX_CORRELATION_ELEMENTS
+) -> torch.Tensor:
     """pool_by_correlation over blocks of query patches, so the N×N matrix never exists whole."""
     n = keys.shape[-1]
     rows = max(1, max_elements // (n * keys.shape[0]))  # one block (the whole matrix) up to the budget
     flat = features.flatten(2)
-    pooled = [_weighted_mean(flat, correlation_matrix(keys[..., start:start + rows], keys))
-              for start in range(0, n, rows)]
+    pooled = [
+        _weighted_mean(flat, correlation_matrix(keys[..., start : start + rows], keys)) for start in range(0, n, rows)
+    ]
     return torch.cat(pooled, dim=-1).reshape(features.shape).to(features.dtype)
 
 
@@ -190,8 +193,9 @@ def classify(features: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
     return torch.softmax(LOGIT_SCALE * logits, dim=1)
 
 
-def apply_background_rule(probs: torch.Tensor, objectness: torch.Tensor,
-                          background_index: Optional[int]) -> torch.Tensor:
+def apply_background_rule(
+    probs: torch.Tensor, objectness: torch.Tensor, background_index: Optional[int]
+) -> torch.Tensor:
     """Patches neither salient nor confident become background (probability 1), per batch element."""
     if background_index is None:
         return probs

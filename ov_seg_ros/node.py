@@ -5,6 +5,7 @@ waiting together share one forward pass), vocabulary changes are encoded on a ba
 swapped atomically, and `~/label_map` (and `~/label_info`) for a vocabulary is always published before the
 first output made with it (both happen under `_publish_lock`). Per-camera topics live in `camera_io`.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -76,7 +77,8 @@ class OvSegNode(Node):
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
-            f"{self._cfg['device']}; subscribed to {', '.join(c.topic for c in self._cameras.values())}")
+            f"{self._cfg['device']}; subscribed to {', '.join(c.topic for c in self._cameras.values())}"
+        )
 
     # ------------------------------------------------------------------------ start-up
     def _declare_parameters(self) -> Dict[str, Any]:
@@ -94,12 +96,18 @@ class OvSegNode(Node):
     def _make_segmenter(self) -> Segmenter:
         c = self._cfg
         self.get_logger().info(
-            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} "
-            f"({c['precision']})")
+            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} ({c['precision']})"
+        )
         try:
-            return Segmenter(weights=c["weights"], heads=c["heads"], device=c["device"],
-                             precision=c["precision"], method=c["method"],
-                             input_size=c["input_size"], mode=c["mode"])
+            return Segmenter(
+                weights=c["weights"],
+                heads=c["heads"],
+                device=c["device"],
+                precision=c["precision"],
+                method=c["method"],
+                input_size=c["input_size"],
+                mode=c["mode"],
+            )
         except (ValueError, RuntimeError) as e:  # e.g. device 'cuda' without CUDA
             raise StartupError(str(e)) from e
 
@@ -161,8 +169,9 @@ class OvSegNode(Node):
             self._vocab = vocab
             self.segmenter.use_vocabulary(vocab)
             self._publish_label_map(vocab)
-        self.get_logger().info(f"vocabulary v{vocab.version} active after {time.monotonic() - start:.2f} s: "
-                               f"{vocab.label_map()}")
+        self.get_logger().info(
+            f"vocabulary v{vocab.version} active after {time.monotonic() - start:.2f} s: {vocab.label_map()}"
+        )
 
     def _publish_label_map(self, vocab: Vocabulary) -> None:
         self._label_topics.publish(vocab, self._cfg)  # ~/label_map and ~/label_info
@@ -248,8 +257,10 @@ class OvSegNode(Node):
             "frames_per_second": f"{self._stats.frames_per_second():.2f}",
             "latency_p50_ms": f"{latency['p50'] * 1e3:.1f}",
             "latency_p95_ms": f"{latency['p95'] * 1e3:.1f}",
-            **{k: str(counts.get(k, 0)) for k in
-               ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")},
+            **{
+                k: str(counts.get(k, 0))
+                for k in ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")
+            },
             "device": str(self._cfg["device"]),
             **{k: f"{v:.0f}" for k, v in self.segmenter.peak_memory_mib().items()},
             "cameras": ", ".join(c.topic for c in self._cameras.values()),
@@ -258,10 +269,12 @@ class OvSegNode(Node):
             "vocabulary": ", ".join(vocab.names),
         }
         status = DiagnosticStatus(
-            level=DiagnosticStatus.OK, name=f"{self.get_name()}: segmentation",
+            level=DiagnosticStatus.OK,
+            name=f"{self.get_name()}: segmentation",
             message="ok" if counts.get("processed") else "waiting for images",
             hardware_id=str(self._cfg["device"]),
-            values=[KeyValue(key=k, value=v) for k, v in values.items()])
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
         if counts.get("failed"):
             status.level, status.message = DiagnosticStatus.WARN, "some frames failed (see log)"
         problems = self._input_problems()
@@ -273,7 +286,8 @@ class OvSegNode(Node):
             self.get_logger().info(
                 f"{values['frames_per_second']} frames/s, latency p50 {values['latency_p50_ms']} ms "
                 f"p95 {values['latency_p95_ms']} ms; processed {values['processed']}, "
-                f"dropped {values['dropped']}, bad {values['bad_images']}")
+                f"dropped {values['dropped']}, bad {values['bad_images']}"
+            )
 
     def _input_problems(self) -> List[str]:
         """Follow camera publishers (auto QoS) and report inputs that stay silent or lose frames."""

@@ -5,6 +5,7 @@ An object is one 8-connected component of one target class with at least `min_pi
 are numbered 1..N in the order of the target ids, then in OpenCV's component order (raster order of
 each component's first pixel); `instances` holds that number per pixel (0 = no object).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ def _components(mask: np.ndarray) -> Tuple[int, np.ndarray, np.ndarray]:
     return count, components, stats
 
 
-def find_objects(label_image: np.ndarray, target_ids: Sequence[int], confidence: np.ndarray,
-                 min_pixels: int) -> Objects:
+def find_objects(
+    label_image: np.ndarray, target_ids: Sequence[int], confidence: np.ndarray, min_pixels: int
+) -> Objects:
     """Components of every target id with >= min_pixels pixels (one OpenCV pass per target id)."""
     label_image = np.asarray(label_image)
     if confidence.shape != label_image.shape:
@@ -61,15 +63,23 @@ def find_objects(label_image: np.ndarray, target_ids: Sequence[int], confidence:
         number[keep] = np.arange(len(class_ids) + 1, len(class_ids) + 1 + keep.size, dtype=np.uint16)
         np.maximum(instances, number.take(components), out=instances)  # classes never overlap: a merge
         left, top = stats[keep, cv2.CC_STAT_LEFT], stats[keep, cv2.CC_STAT_TOP]
-        boxes.append(np.stack([left, top, left + stats[keep, cv2.CC_STAT_WIDTH] - 1,
-                               top + stats[keep, cv2.CC_STAT_HEIGHT] - 1], axis=1))
+        boxes.append(
+            np.stack(
+                [left, top, left + stats[keep, cv2.CC_STAT_WIDTH] - 1, top + stats[keep, cv2.CC_STAT_HEIGHT] - 1],
+                axis=1,
+            )
+        )
         pixels.append(stats[keep, cv2.CC_STAT_AREA])
         class_ids.extend([target] * keep.size)
     sums = np.bincount(instances.ravel(), weights=confidence.ravel(), minlength=len(class_ids) + 1)[1:]
     pixel_counts = np.concatenate(pixels) if pixels else np.zeros(0, np.int64)
-    return Objects(instances=instances, class_ids=np.asarray(class_ids, np.int64), pixels=pixel_counts,
-                   boxes=np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64),
-                   scores=sums / np.maximum(pixel_counts, 1))
+    return Objects(
+        instances=instances,
+        class_ids=np.asarray(class_ids, np.int64),
+        pixels=pixel_counts,
+        boxes=np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64),
+        scores=sums / np.maximum(pixel_counts, 1),
+    )
 
 
 @dataclass(frozen=True)

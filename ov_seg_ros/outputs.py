@@ -6,6 +6,7 @@ is on; per frame it is built only while its runtime switch (`when`) is on and, w
 someone subscribes. Builders take (frame, result, shared per-frame data, cfg) and return a message,
 or None for "nothing to publish for this frame" (e.g. no camera_info yet). No rclpy here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -15,11 +16,11 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from . import convert, vision
+from .auto_weights import SEEDED
 from .frame_data import FrameData
 from .pointcloud import masked_points, organized_points, semantic_points, to_pointcloud2
 from .segmentation import Segmentation
 from .visualize import SEEDED_BANNER, render_overlay
-from .auto_weights import SEEDED
 
 Config = Dict[str, Any]
 Builder = Callable[[Any, Segmentation, FrameData, Config], Optional[Any]]
@@ -40,8 +41,7 @@ class Output:
 
 def advertised(cfg: Config, outputs: Optional[List[Output]] = None) -> List[Output]:
     """The outputs that get a publisher under this (read-only) configuration."""
-    return [o for o in outputs or OUTPUTS
-            if o.msg_type is not None and (o.requires is None or cfg[o.requires])]
+    return [o for o in outputs or OUTPUTS if o.msg_type is not None and (o.requires is None or cfg[o.requires])]
 
 
 def wanted(output: Output, cfg: Config, subscribers: int) -> bool:
@@ -56,8 +56,9 @@ def _labels(frame: Any, result: Segmentation, shared: FrameData, cfg: Config) ->
 
 def _confidence(frame: Any, result: Segmentation, shared: FrameData, cfg: Config) -> Image:
     if cfg["confidence_encoding"] == "mono8":  # Nav2's semantic layer reads round(p * 255)
-        return convert.to_image(np.rint(np.clip(result.confidence, 0.0, 1.0) * 255).astype(np.uint8),
-                                "mono8", frame.header)
+        return convert.to_image(
+            np.rint(np.clip(result.confidence, 0.0, 1.0) * 255).astype(np.uint8), "mono8", frame.header
+        )
     return convert.to_image(result.confidence, "32FC1", frame.header)
 
 
@@ -86,8 +87,14 @@ def _instances(frame: Any, result: Segmentation, shared: FrameData, cfg: Config)
 def _points(frame: Any, result: Segmentation, shared: FrameData, cfg: Config) -> Optional[PointCloud2]:
     if shared.depth is None:
         return None
-    args = (shared.depth, *shared.intrinsics, shared.labels, result.confidence, result.objectness_image,
-            shared.label_map)
+    args = (
+        shared.depth,
+        *shared.intrinsics,
+        shared.labels,
+        result.confidence,
+        result.objectness_image,
+        shared.label_map,
+    )
     if cfg["points_layout"] == "organized":
         return to_pointcloud2(organized_points(*args, max_depth=cfg["max_depth"]), frame.header)
     points = semantic_points(*args, stride=cfg["point_stride"], max_depth=cfg["max_depth"])

@@ -4,6 +4,7 @@ Validators take plain Python values and return a reason string (rejected) or Non
 are unit-tested without ROS; vocabulary rules are the engine's own (`vocabulary.vocabulary_error`).
 No rclpy here; `rcl_interfaces` is imported only when descriptors are built.
 """
+
 from __future__ import annotations
 
 import math
@@ -11,8 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .image_link import RELIABILITY_SETTINGS
 from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
+from .image_link import RELIABILITY_SETTINGS
 from .vocabulary import vocabulary_error
 
 PRECISIONS = PRECISION_NAMES
@@ -54,8 +55,10 @@ def parse_names(value: Any, what: str = "vocabulary") -> Tuple[Optional[List[str
         value = [v.strip().strip("'\"") for v in value.split(",")] if value.strip() else []
     elif isinstance(value, (list, tuple)):
         if any(not isinstance(v, str) for v in value):
-            return None, (f"{what} must be a list of strings (got "
-                          f"{type(value[0]).__name__} values; quote names such as 'on' or 'yes')")
+            return None, (
+                f"{what} must be a list of strings (got "
+                f"{type(value[0]).__name__} values; quote names such as 'on' or 'yes')"
+            )
         if len(value) == 1 and "," in value[0]:
             value = value[0].split(",")
     else:
@@ -63,13 +66,14 @@ def parse_names(value: Any, what: str = "vocabulary") -> Tuple[Optional[List[str
     return [v.strip() for v in value], None
 
 
-def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16",
-                      background: bool = True) -> Reason:
+def vocabulary_reason(names: Sequence[str], label_encoding: str = "mono16", background: bool = True) -> Reason:
     """Why these class names cannot be used with this label encoding, or None."""
     capacity = LABEL_ENCODINGS.get(label_encoding)
     if capacity is not None and len(names) > capacity:
-        return (f"vocabulary has {len(names)} classes but label_encoding {label_encoding!r} "
-                f"holds at most {capacity}; use mono16")
+        return (
+            f"vocabulary has {len(names)} classes but label_encoding {label_encoding!r} "
+            f"holds at most {capacity}; use mono16"
+        )
     return vocabulary_error(list(names), background)  # the engine's own rules, one source of truth
 
 
@@ -89,8 +93,10 @@ def cameras_reason(value: Sequence[str]) -> Reason:
         return f"cameras holds at most {MAX_CAMERAS} names; got {len(value)}"
     for name in value:
         if not CAMERA_NAME.fullmatch(name):
-            return (f"cameras: {name!r} is not a relative ROS name (letters, digits, '_', '/' between "
-                    "tokens, starting with a letter)")
+            return (
+                f"cameras: {name!r} is not a relative ROS name (letters, digits, '_', '/' between "
+                "tokens, starting with a letter)"
+            )
     if len(set(value)) != len(value):
         return f"cameras must be unique; got {list(value)}"
     return None
@@ -116,79 +122,143 @@ def type_reason(name: str, value: Any, kind: type) -> Reason:
 
 
 SPECS: Tuple[ParamSpec, ...] = (
-    ParamSpec("vocabulary", list(DEFAULT_VOCABULARY),
-              "Class names to segment (string array, or one comma-separated string). Changing it "
-              "re-encodes only new names off the executor thread and republishes ~/label_map.",
-              dynamic_typing=True),
-    ParamSpec("background", True,
-              "Add a 'background' class (label 0) decided by the objectness head; without it label 0 "
-              "means 'unlabelled' (below min_confidence)."),
-    ParamSpec("method", "clip_dinoiser",
-              "clip_dinoiser (MaskCLIP features pooled by the learned correlation, background from "
-              "objectness) or plain maskclip.", choices=METHODS),
-    ParamSpec("input_size", 448,
-              f"Shorter image side fed to the network in pixels ({MIN_INPUT_SIZE}..{MAX_INPUT_SIZE}); "
-              "0 = the image's native size. Outputs are always at the input image's size.",
-              int_range=(0, MAX_INPUT_SIZE)),
-    ParamSpec("mode", "whole", "Inference over the whole image, or 448 px sliding windows.",
-              choices=MODES),
-    ParamSpec("min_confidence", 0.0,
-              "Pixels whose class probability is below this get label 0.", float_range=(0.0, 1.0)),
-    ParamSpec("label_encoding", "mono16", "Encoding of ~/labels (mono8 holds at most 255 classes).",
-              choices=tuple(LABEL_ENCODINGS)),
+    ParamSpec(
+        "vocabulary",
+        list(DEFAULT_VOCABULARY),
+        "Class names to segment (string array, or one comma-separated string). Changing it "
+        "re-encodes only new names off the executor thread and republishes ~/label_map.",
+        dynamic_typing=True,
+    ),
+    ParamSpec(
+        "background",
+        True,
+        "Add a 'background' class (label 0) decided by the objectness head; without it label 0 "
+        "means 'unlabelled' (below min_confidence).",
+    ),
+    ParamSpec(
+        "method",
+        "clip_dinoiser",
+        "clip_dinoiser (MaskCLIP features pooled by the learned correlation, background from "
+        "objectness) or plain maskclip.",
+        choices=METHODS,
+    ),
+    ParamSpec(
+        "input_size",
+        448,
+        f"Shorter image side fed to the network in pixels ({MIN_INPUT_SIZE}..{MAX_INPUT_SIZE}); "
+        "0 = the image's native size. Outputs are always at the input image's size.",
+        int_range=(0, MAX_INPUT_SIZE),
+    ),
+    ParamSpec("mode", "whole", "Inference over the whole image, or 448 px sliding windows.", choices=MODES),
+    ParamSpec(
+        "min_confidence", 0.0, "Pixels whose class probability is below this get label 0.", float_range=(0.0, 1.0)
+    ),
+    ParamSpec(
+        "label_encoding",
+        "mono16",
+        "Encoding of ~/labels (mono8 holds at most 255 classes).",
+        choices=tuple(LABEL_ENCODINGS),
+    ),
     ParamSpec("publish_overlay", True, "Publish the rgb8 colour overlay on ~/overlay."),
     ParamSpec("overlay_alpha", 0.5, "Opacity of label colours in ~/overlay.", float_range=(0.0, 1.0)),
     ParamSpec("device", "cpu", "Torch device: cpu, cuda, cuda:0, ...", read_only=True),
     ParamSpec("precision", "fp32", "Network precision.", read_only=True, choices=PRECISIONS),
-    ParamSpec("weights", "laion2b_s34b_b88k",
-              "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests).",
-              read_only=True),
-    ParamSpec("heads", "",
-              "CLIP-DINOiser head checkpoint file; '' = default location, 'seeded' = untrained.",
-              read_only=True),
-    ParamSpec("cameras", "",
-              "Names of the cameras this node serves with one model, e.g. [front, rear] (string array or "
-              "one comma-separated string): camera c reads c/image (c/camera_info, c/depth) and publishes "
-              "~/c/labels etc.; frames of cameras that wait together share one forward pass. Empty: one "
-              "camera on image, ~/labels.", read_only=True, dynamic_typing=True),
-    ParamSpec("qos_reliability", "auto",
-              "Reliability of the input subscriptions. auto: reliable when every publisher on the topic is "
-              "reliable, else best effort, re-checked every second as publishers come and go; best_effort "
-              "or reliable fix it.", read_only=True, choices=RELIABILITY_SETTINGS),
-    ParamSpec("image_transport", "raw",
-              "How camera images arrive: 'raw' sensor_msgs/Image on image, or 'compressed' "
-              "sensor_msgs/CompressedImage (JPEG or PNG) on image/compressed, the image topic after "
-              "remapping plus '/compressed' as image_transport names it.",
-              read_only=True, choices=IMAGE_TRANSPORTS),
-    ParamSpec("depth_transport", "raw",
-              "How depth images arrive (publish_points): 'raw' sensor_msgs/Image on depth, or "
-              "'compressedDepth' (compressed_depth_image_transport's PNG, 16UC1 or 32FC1) on "
-              "depth/compressedDepth, the depth topic after remapping plus '/compressedDepth'.",
-              read_only=True, choices=DEPTH_TRANSPORTS),
-    ParamSpec("publish_points", False,
-              "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
-              "and publish a labelled PointCloud2 on ~/points.", read_only=True),
-    ParamSpec("depth_tolerance", 0.05, "Largest stamp difference (s) between image and depth.",
-              float_range=(0.0, 10.0)),
-    ParamSpec("max_depth", 10.0, "Depth beyond this (m) is left out of ~/points.",
-              float_range=(0.01, 1000.0)),
-    ParamSpec("point_stride", 2, "Use every n-th pixel in each direction for ~/points (sparse layout) and "
-              "~/obstacles/points.", int_range=(1, 64)),
-    ParamSpec("confidence_encoding", "32FC1",
-              "Encoding of ~/confidence: 32FC1 probabilities, or mono8 round(p*255) (Nav2's "
-              "semantic_segmentation_layer).", choices=CONFIDENCE_ENCODINGS),
-    ParamSpec("points_layout", "sparse",
-              "~/points as the valid points on the point_stride grid (sparse), or organised: height x width "
-              "of ~/labels, row-major, NaN x/y/z where depth is invalid (point_stride does not apply).",
-              choices=POINTS_LAYOUTS),
-    ParamSpec("obstacle_classes", [],
-              "Vocabulary names published as obstacles on ~/obstacles/points (x y z, the point_stride grid, "
-              "empty when none is seen so a costmap clears).", dynamic_typing=True),
-    ParamSpec("targets", [],
-              "Vocabulary names whose connected regions are objects: ~/detections, ~/instances, and with "
-              "depth ~/detections_3d and ~/targets/points.", dynamic_typing=True),
-    ParamSpec("min_object_pixels", 200, "Smallest object (8-connected pixels of one target class).",
-              int_range=(1, 100_000_000)),
+    ParamSpec(
+        "weights",
+        "laion2b_s34b_b88k",
+        "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "heads", "", "CLIP-DINOiser head checkpoint file; '' = default location, 'seeded' = untrained.", read_only=True
+    ),
+    ParamSpec(
+        "cameras",
+        "",
+        "Names of the cameras this node serves with one model, e.g. [front, rear] (string array or "
+        "one comma-separated string): camera c reads c/image (c/camera_info, c/depth) and publishes "
+        "~/c/labels etc.; frames of cameras that wait together share one forward pass. Empty: one "
+        "camera on image, ~/labels.",
+        read_only=True,
+        dynamic_typing=True,
+    ),
+    ParamSpec(
+        "qos_reliability",
+        "auto",
+        "Reliability of the input subscriptions. auto: reliable when every publisher on the topic is "
+        "reliable, else best effort, re-checked every second as publishers come and go; best_effort "
+        "or reliable fix it.",
+        read_only=True,
+        choices=RELIABILITY_SETTINGS,
+    ),
+    ParamSpec(
+        "image_transport",
+        "raw",
+        "How camera images arrive: 'raw' sensor_msgs/Image on image, or 'compressed' "
+        "sensor_msgs/CompressedImage (JPEG or PNG) on image/compressed, the image topic after "
+        "remapping plus '/compressed' as image_transport names it.",
+        read_only=True,
+        choices=IMAGE_TRANSPORTS,
+    ),
+    ParamSpec(
+        "depth_transport",
+        "raw",
+        "How depth images arrive (publish_points): 'raw' sensor_msgs/Image on depth, or "
+        "'compressedDepth' (compressed_depth_image_transport's PNG, 16UC1 or 32FC1) on "
+        "depth/compressedDepth, the depth topic after remapping plus '/compressedDepth'.",
+        read_only=True,
+        choices=DEPTH_TRANSPORTS,
+    ),
+    ParamSpec(
+        "publish_points",
+        False,
+        "Subscribe to 'depth' (16UC1 mm or 32FC1 m, registered to the image) and 'camera_info' "
+        "and publish a labelled PointCloud2 on ~/points.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "depth_tolerance", 0.05, "Largest stamp difference (s) between image and depth.", float_range=(0.0, 10.0)
+    ),
+    ParamSpec("max_depth", 10.0, "Depth beyond this (m) is left out of ~/points.", float_range=(0.01, 1000.0)),
+    ParamSpec(
+        "point_stride",
+        2,
+        "Use every n-th pixel in each direction for ~/points (sparse layout) and ~/obstacles/points.",
+        int_range=(1, 64),
+    ),
+    ParamSpec(
+        "confidence_encoding",
+        "32FC1",
+        "Encoding of ~/confidence: 32FC1 probabilities, or mono8 round(p*255) (Nav2's semantic_segmentation_layer).",
+        choices=CONFIDENCE_ENCODINGS,
+    ),
+    ParamSpec(
+        "points_layout",
+        "sparse",
+        "~/points as the valid points on the point_stride grid (sparse), or organised: height x width "
+        "of ~/labels, row-major, NaN x/y/z where depth is invalid (point_stride does not apply).",
+        choices=POINTS_LAYOUTS,
+    ),
+    ParamSpec(
+        "obstacle_classes",
+        [],
+        "Vocabulary names published as obstacles on ~/obstacles/points (x y z, the point_stride grid, "
+        "empty when none is seen so a costmap clears).",
+        dynamic_typing=True,
+    ),
+    ParamSpec(
+        "targets",
+        [],
+        "Vocabulary names whose connected regions are objects: ~/detections, ~/instances, and with "
+        "depth ~/detections_3d and ~/targets/points.",
+        dynamic_typing=True,
+    ),
+    ParamSpec(
+        "min_object_pixels",
+        200,
+        "Smallest object (8-connected pixels of one target class).",
+        int_range=(1, 100_000_000),
+    ),
 )
 SPEC_BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
 DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
@@ -261,8 +331,9 @@ def class_lists_reason(cfg: Mapping[str, Any]) -> Reason:
     return None
 
 
-def pruned_class_lists(current: Mapping[str, Any],
-                       changes: Mapping[str, Any]) -> Dict[str, Tuple[List[str], List[str]]]:
+def pruned_class_lists(
+    current: Mapping[str, Any], changes: Mapping[str, Any]
+) -> Dict[str, Tuple[List[str], List[str]]]:
     """A vocabulary change removing names that targets / obstacle_classes hold: {list: (kept, dropped)},
     so the node can set the lists together with the vocabulary (an operator's vocabulary edit never
     fails because of a downstream list). Empty when the vocabulary is not changed or is invalid."""
@@ -286,12 +357,13 @@ def descriptor(spec: ParamSpec) -> Any:
     text = spec.description
     if spec.choices:
         text += f" One of: {', '.join(spec.choices)}."
-    d = ParameterDescriptor(name=spec.name, description=text, read_only=spec.read_only,
-                            dynamic_typing=spec.dynamic_typing)
+    d = ParameterDescriptor(
+        name=spec.name, description=text, read_only=spec.read_only, dynamic_typing=spec.dynamic_typing
+    )
     if spec.float_range is not None:
-        d.floating_point_range = [FloatingPointRange(
-            from_value=float(spec.float_range[0]), to_value=float(spec.float_range[1]), step=0.0)]
+        d.floating_point_range = [
+            FloatingPointRange(from_value=float(spec.float_range[0]), to_value=float(spec.float_range[1]), step=0.0)
+        ]
     if spec.int_range is not None:
-        d.integer_range = [IntegerRange(
-            from_value=spec.int_range[0], to_value=spec.int_range[1], step=0)]
+        d.integer_range = [IntegerRange(from_value=spec.int_range[0], to_value=spec.int_range[1], step=0)]
     return d

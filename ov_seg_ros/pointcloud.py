@@ -3,6 +3,7 @@
 No rclpy here, only message classes, so all of it is unit-tested on arrays. Points are in the camera's
 optical frame (x right, y down, z forward), the frame of the depth image registered to the colour camera.
 """
+
 from __future__ import annotations
 
 import array
@@ -14,18 +15,25 @@ from sensor_msgs.msg import PointCloud2, PointField
 from .visualize import palette
 
 # x y z rgb confidence objectness label, padded to 28 bytes so every float32 stays 4-byte aligned.
-POINT_DTYPE = np.dtype({
-    "names": ["x", "y", "z", "rgb", "confidence", "objectness", "label"],
-    "formats": ["<f4", "<f4", "<f4", "<f4", "<f4", "<f4", "<u2"],
-    "offsets": [0, 4, 8, 12, 16, 20, 24],
-    "itemsize": 28,
-})
+POINT_DTYPE = np.dtype(
+    {
+        "names": ["x", "y", "z", "rgb", "confidence", "objectness", "label"],
+        "formats": ["<f4", "<f4", "<f4", "<f4", "<f4", "<f4", "<u2"],
+        "offsets": [0, 4, 8, 12, 16, 20, 24],
+        "itemsize": 28,
+    }
+)
 # Obstacle clouds: what a costmap's observation source reads, nothing more.
 XYZ_DTYPE = np.dtype({"names": ["x", "y", "z"], "formats": ["<f4"] * 3, "offsets": [0, 4, 8], "itemsize": 12})
 # Target clouds: which class and which object (the 1-based index into ~/detections) each point is.
-TARGET_DTYPE = np.dtype({"names": ["x", "y", "z", "label", "instance"],
-                         "formats": ["<f4", "<f4", "<f4", "<u2", "<u2"],
-                         "offsets": [0, 4, 8, 12, 14], "itemsize": 16})
+TARGET_DTYPE = np.dtype(
+    {
+        "names": ["x", "y", "z", "label", "instance"],
+        "formats": ["<f4", "<f4", "<f4", "<u2", "<u2"],
+        "offsets": [0, 4, 8, 12, 14],
+        "itemsize": 16,
+    }
+)
 # Messages generated since Iron take `check_fields`: with it on, an array('B') assigned to `data` is stored
 # as given instead of copied once more (older ones always store it as given).
 _STORE_AS_GIVEN = {"check_fields": True} if "_check_fields" in PointCloud2.__slots__ else {}
@@ -51,20 +59,35 @@ def _check_shapes(depth_m: np.ndarray, **images: np.ndarray) -> None:
         if image.shape != depth_m.shape:
             raise ValueError(
                 f"{name} has shape {image.shape} but depth has {depth_m.shape}; the depth image must be "
-                f"registered to the colour camera at the same resolution")
+                f"registered to the colour camera at the same resolution"
+            )
 
 
-def semantic_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                    label_image: np.ndarray, confidence: np.ndarray, objectness: np.ndarray,
-                    label_map: Mapping[int, str], stride: int = 1, max_depth: float = 10.0) -> np.ndarray:
+def semantic_points(
+    depth_m: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    label_image: np.ndarray,
+    confidence: np.ndarray,
+    objectness: np.ndarray,
+    label_map: Mapping[int, str],
+    stride: int = 1,
+    max_depth: float = 10.0,
+) -> np.ndarray:
     """Back-project every stride-th pixel with valid depth through the pinhole model.
 
     Pixel (u, v) at depth z becomes x = (u - cx) z / fx, y = (v - cy) z / fy. Depth that is NaN, inf,
     <= 0 or > max_depth is skipped. Returns a 1-D POINT_DTYPE array in row-major pixel order.
     """
     depth_m = np.asarray(depth_m)
-    _check_shapes(depth_m, label_image=np.asarray(label_image), confidence=np.asarray(confidence),
-                  objectness=np.asarray(objectness))
+    _check_shapes(
+        depth_m,
+        label_image=np.asarray(label_image),
+        confidence=np.asarray(confidence),
+        objectness=np.asarray(objectness),
+    )
     if stride < 1:
         raise ValueError(f"stride must be >= 1, got {stride}")
     if fx <= 0 or fy <= 0:
@@ -99,16 +122,29 @@ def valid_depth(depth_m: np.ndarray, max_depth: float) -> np.ndarray:
         return np.isfinite(depth_m) & (depth_m > 0) & (depth_m <= max_depth)
 
 
-def organized_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float,
-                     label_image: np.ndarray, confidence: np.ndarray, objectness: np.ndarray,
-                     label_map: Mapping[int, str], max_depth: float = 10.0) -> np.ndarray:
+def organized_points(
+    depth_m: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    label_image: np.ndarray,
+    confidence: np.ndarray,
+    objectness: np.ndarray,
+    label_map: Mapping[int, str],
+    max_depth: float = 10.0,
+) -> np.ndarray:
     """Every pixel, H x W POINT_DTYPE in row-major order; x/y/z NaN where depth is not valid.
 
     The layout Nav2's semantic_segmentation_layer reads: point (v, u) belongs to mask pixel (v, u).
     """
     depth_m = np.asarray(depth_m)
-    _check_shapes(depth_m, label_image=np.asarray(label_image), confidence=np.asarray(confidence),
-                  objectness=np.asarray(objectness))
+    _check_shapes(
+        depth_m,
+        label_image=np.asarray(label_image),
+        confidence=np.asarray(confidence),
+        objectness=np.asarray(objectness),
+    )
     height, width = depth_m.shape
     z = np.where(valid_depth(depth_m, max_depth), depth_m, np.nan).astype(np.float32, copy=False)
     points = np.empty((height, width), dtype=POINT_DTYPE)
@@ -123,8 +159,16 @@ def organized_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: f
     return points
 
 
-def masked_points(depth_m: np.ndarray, fx: float, fy: float, cx: float, cy: float, mask: np.ndarray,
-                  stride: int = 1, max_depth: float = 10.0) -> Tuple[np.ndarray, np.ndarray]:
+def masked_points(
+    depth_m: np.ndarray,
+    fx: float,
+    fy: float,
+    cx: float,
+    cy: float,
+    mask: np.ndarray,
+    stride: int = 1,
+    max_depth: float = 10.0,
+) -> Tuple[np.ndarray, np.ndarray]:
     """XYZ_DTYPE points of the stride-grid pixels where `mask` is true and depth is valid, and their
     flat indices into the full image (to look up labels, instances, ... of the same pixels)."""
     depth_m = np.asarray(depth_m)
@@ -161,9 +205,16 @@ def to_pointcloud2(points: np.ndarray, header, dtype: Optional[np.dtype] = None)
     points = np.ascontiguousarray(points)
     height, width = points.shape if points.ndim == 2 else (1, points.shape[0])
     msg = PointCloud2(
-        header=header, height=int(height), width=int(width), fields=point_fields(dtype),
-        is_bigendian=False, point_step=dtype.itemsize, row_step=dtype.itemsize * int(width),
-        is_dense=points.ndim == 1, **_STORE_AS_GIVEN)
+        header=header,
+        height=int(height),
+        width=int(width),
+        fields=point_fields(dtype),
+        is_bigendian=False,
+        point_step=dtype.itemsize,
+        row_step=dtype.itemsize * int(width),
+        is_dense=points.ndim == 1,
+        **_STORE_AS_GIVEN,
+    )
     # One copy into an array('B') assigned after construction: passing bytes to the constructor copies
     # them twice more (10+ ms for a 640x480 organised cloud), a numpy array is checked per element.
     data = array.array("B")

@@ -8,6 +8,7 @@ Two facts of the field live here and nowhere else:
   (config/fastdds_large_data.xml) unless the user chose a profile or another RMW; it must run before
   rclpy creates the process's DDS participant, which is why it is part of `ros_session`.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,13 +23,15 @@ PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES
 
 def shipped_profile() -> Optional[Path]:
     """The profile installed under share/ov_seg_ros/config (pip or colcon), else the source tree's."""
-    candidates = [Path(sys.prefix) / "share/ov_seg_ros/config" / PROFILE_NAME,
-                  Path(__file__).resolve().parents[1] / "config" / PROFILE_NAME]
+    candidates = [
+        Path(sys.prefix) / "share/ov_seg_ros/config" / PROFILE_NAME,
+        Path(__file__).resolve().parents[1] / "config" / PROFILE_NAME,
+    ]
     try:
         from ament_index_python.packages import get_package_share_directory
 
         candidates.insert(0, Path(get_package_share_directory("ov_seg_ros")) / "config" / PROFILE_NAME)
-    except Exception:  # noqa: BLE001 - not installed in an ament prefix: the other places remain
+    except Exception:
         pass
     return next((p for p in candidates if p.is_file()), None)
 
@@ -47,16 +50,17 @@ def apply_transport_profile() -> str:
         return f"DDS transport: {os.environ['RMW_IMPLEMENTATION']}'s own (no Fast DDS profile applied)"
     profile = shipped_profile()
     if profile is None:
-        return (f"DDS transport: Fast DDS builtin (the shipped {PROFILE_NAME} was not found; large best-effort "
-                "images may not arrive)")
+        return (
+            f"DDS transport: Fast DDS builtin (the shipped {PROFILE_NAME} was not found; large best-effort "
+            "images may not arrive)"
+        )
     os.environ[profile_variable()] = str(profile)  # read when the participant is created
     return f"DDS transport: shipped Fast DDS profile {profile} (64 MB shared memory + UDPv4)"
 
 
 def profile_variable() -> str:
     """Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_..., 3.x (Kilted on) FASTDDS_... and warns on the old one."""
-    return PROFILE_VARIABLES[0] if os.environ.get("ROS_DISTRO") in ("humble", "iron", "jazzy") \
-        else PROFILE_VARIABLES[1]
+    return PROFILE_VARIABLES[0] if os.environ.get("ROS_DISTRO") in ("humble", "iron", "jazzy") else PROFILE_VARIABLES[1]
 
 
 def exit_process(code: int) -> None:

@@ -1,5 +1,6 @@
 """One image's segmentation result: numpy arrays and the vocabulary they were made with (no torch,
 so the ROS shell and the offline writers can hold results without loading the engine)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

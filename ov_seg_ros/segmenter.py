@@ -1,10 +1,10 @@
 """numpy in, numpy out: the engine the node, the CLI and the benchmarks use."""
+
 from __future__ import annotations
 
 import contextlib
 import math
 import resource
-from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 
 from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
-from .segmentation import Segmentation
 from .model import CLIPDINOiser, apply_background_rule, classify
+from .segmentation import Segmentation
 from .text import TextEmbeddingCache
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
 from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
 
-PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16)))
+PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16), strict=True))
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
 SLIDE_STRIDE = 224  # ... every 224 pixels
 
@@ -39,6 +39,7 @@ def resized_shape(height: int, width: int, short_side: int) -> Tuple[int, int]:
 
 def slide_windows(height: int, width: int) -> List[Tuple[int, int, int, int]]:
     """(y1, y2, x1, x2) of the 448/224 sliding windows, the last one flush with the border."""
+
     def starts(size: int) -> List[Tuple[int, int]]:
         count = max(size - SLIDE_CROP + SLIDE_STRIDE - 1, 0) // SLIDE_STRIDE + 1
         spans = []
@@ -46,6 +47,7 @@ def slide_windows(height: int, width: int) -> List[Tuple[int, int, int, int]]:
             end = min(i * SLIDE_STRIDE + SLIDE_CROP, size)
             spans.append((max(end - SLIDE_CROP, 0), end))
         return spans
+
     return [(y1, y2, x1, x2) for y1, y2 in starts(height) for x1, x2 in starts(width)]
 
 
@@ -62,9 +64,16 @@ def _patch_to_pixels(maps: torch.Tensor, height: int, width: int) -> torch.Tenso
 class Segmenter:
     """CLIP-DINOiser (or plain MaskCLIP) over numpy RGB images, one CLIP pass per image."""
 
-    def __init__(self, weights: str = DEFAULT_CLIP_WEIGHTS, heads: str = "", device: str = "cpu",
-                 precision: str = "fp32", method: str = "clip_dinoiser",
-                 input_size: Optional[int] = None, mode: str = "whole"):
+    def __init__(
+        self,
+        weights: str = DEFAULT_CLIP_WEIGHTS,
+        heads: str = "",
+        device: str = "cpu",
+        precision: str = "fp32",
+        method: str = "clip_dinoiser",
+        input_size: Optional[int] = None,
+        mode: str = "whole",
+    ):
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device)
@@ -83,12 +92,14 @@ class Segmenter:
         clip = load_clip(weights)
         self.network = CLIPDINOiser(clip.visual, head_state).to(self.device).eval()
         import open_clip
+
         self.text = TextEmbeddingCache(clip.to(self.device), open_clip.get_tokenizer(CLIP_ARCH), self.device)
         self._vocabulary: Optional[Vocabulary] = None
 
     # ---------------------------------------------------------------------------- settings
-    def configure(self, method: Optional[str] = None, input_size: Optional[int] = None,
-                  mode: Optional[str] = None) -> None:
+    def configure(
+        self, method: Optional[str] = None, input_size: Optional[int] = None, mode: Optional[str] = None
+    ) -> None:
         """Change how later frames are segmented; input_size 0 means the image's own size."""
         if method is not None and method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
@@ -105,8 +116,9 @@ class Segmenter:
     def vocabulary(self) -> Optional[Vocabulary]:
         return self._vocabulary
 
-    def prepare_vocabulary(self, names: Sequence[str], background: bool = True,
-                           max_classes: int = MAX_CLASSES) -> Vocabulary:
+    def prepare_vocabulary(
+        self, names: Sequence[str], background: bool = True, max_classes: int = MAX_CLASSES
+    ) -> Vocabulary:
         """Validate and embed; only names never seen before cost text-encoder time. Thread-safe."""
         reason = vocabulary_error(names, background, max_classes)
         if reason:
@@ -124,13 +136,15 @@ class Segmenter:
         return vocab
 
     # ----------------------------------------------------------------------------- images
-    def segment(self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None,
-                input_size: Optional[int] = None) -> Segmentation:
+    def segment(
+        self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None, input_size: Optional[int] = None
+    ) -> Segmentation:
         """Segment one H×W×3 uint8 RGB image; input_size overrides the configured one (0 = native)."""
         return self.segment_batch([rgb], vocabulary, input_size)[0]
 
-    def segment_batch(self, images: Sequence[np.ndarray], vocabulary: Optional[Vocabulary] = None,
-                      input_size: Optional[int] = None) -> List[Segmentation]:
+    def segment_batch(
+        self, images: Sequence[np.ndarray], vocabulary: Optional[Vocabulary] = None, input_size: Optional[int] = None
+    ) -> List[Segmentation]:
         """Results in input order; in whole mode images of one size share a forward pass (several
         cameras of one model), in slide mode each image runs its own windows."""
         vocab = vocabulary or self._vocabulary
@@ -144,7 +158,7 @@ class Segmenter:
             groups.setdefault(rgb.shape if self.mode == "whole" else (i,), []).append(i)
         results: List[Optional[Segmentation]] = [None] * len(images)
         for indices in groups.values():
-            for i, result in zip(indices, self._segment_stack([images[i] for i in indices], vocab, size)):
+            for i, result in zip(indices, self._segment_stack([images[i] for i in indices], vocab, size), strict=True):
                 results[i] = result
         return results  # type: ignore[return-value]  # every index was filled
 
@@ -171,8 +185,9 @@ class Segmenter:
             batch = batch.pin_memory()
         return batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
-    def _segment_stack(self, images: Sequence[np.ndarray], vocab: Vocabulary,
-                       input_size: Optional[int]) -> List[Segmentation]:
+    def _segment_stack(
+        self, images: Sequence[np.ndarray], vocab: Vocabulary, input_size: Optional[int]
+    ) -> List[Segmentation]:
         height, width = images[0].shape[:2]
         with self._precision():
             x = self._to_tensor(images)
@@ -208,7 +223,7 @@ class Segmenter:
         _, _, maps = self._predict_whole(crops, vocab)
         total = x.new_zeros((1, maps.shape[1], height, width), dtype=torch.float32)
         count = x.new_zeros((1, 1, height, width), dtype=torch.float32)
-        for (y1, y2, x1, x2), window in zip(windows, maps):
+        for (y1, y2, x1, x2), window in zip(windows, maps, strict=True):
             total[0, :, y1:y2, x1:x2] += window
             count[0, :, y1:y2, x1:x2] += 1
         pixels = total / count
@@ -217,13 +232,22 @@ class Segmenter:
         return patch[:, :-1], patch[:, -1], pixels
 
 
-def _results(probs: torch.Tensor, objectness: torch.Tensor, pixels: torch.Tensor,
-             vocab: Vocabulary) -> List[Segmentation]:
+def _results(
+    probs: torch.Tensor, objectness: torch.Tensor, pixels: torch.Tensor, vocab: Vocabulary
+) -> List[Segmentation]:
     """Split the (K+1)-channel pixel maps into labels, confidence and objectness, per image."""
     confidence, labels = pixels[:, :-1].max(dim=1)
     to_np = lambda t: t.float().cpu().numpy()  # noqa: E731
     probs, objectness, obj_image = to_np(probs), to_np(objectness), to_np(pixels[:, -1])
     labels, confidence = labels.cpu().numpy(), to_np(confidence)
-    return [Segmentation(probs=probs[i], objectness=objectness[i], objectness_image=obj_image[i],
-                         labels=labels[i], confidence=confidence[i], vocabulary=vocab)
-            for i in range(len(probs))]
+    return [
+        Segmentation(
+            probs=probs[i],
+            objectness=objectness[i],
+            objectness_image=obj_image[i],
+            labels=labels[i],
+            confidence=confidence[i],
+            vocabulary=vocab,
+        )
+        for i in range(len(probs))
+    ]

@@ -1,4 +1,5 @@
 """Class-name text embeddings: 80 ImageNet prompt templates, cached per name."""
+
 from __future__ import annotations
 
 import threading
@@ -30,8 +31,8 @@ class TextEmbeddingCache:
         with self._lock:
             missing = [n for n in dict.fromkeys(names) if n not in self._cache]
             for start in range(0, len(missing), CLASSES_PER_BATCH):
-                chunk = missing[start:start + CLASSES_PER_BATCH]
-                self._cache.update(zip(chunk, self._encode(chunk)))
+                chunk = missing[start : start + CLASSES_PER_BATCH]
+                self._cache.update(zip(chunk, self._encode(chunk), strict=True))
             return torch.stack([self._cache[n] for n in names])
 
     @torch.inference_mode()

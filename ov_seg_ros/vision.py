@@ -4,6 +4,7 @@ vision_msgs is imported in this one place: where it is missing, `VISION_MSGS_MIS
 outputs that need it are not advertised, and the node logs that once; everything else works.
 No rclpy here: plain message classes, filled from the pure results of `objects`.
 """
+
 from __future__ import annotations
 
 from typing import Any, Mapping, Optional
@@ -20,6 +21,7 @@ try:
         ObjectHypothesisWithPose,
         VisionClass,
     )
+
     VISION_MSGS_MISSING: Optional[str] = None
 except ImportError as e:  # e.g. a ROS install without ros-<distro>-vision-msgs
     Detection2DArray = Detection3DArray = LabelInfo = None  # type: ignore[assignment,misc]
@@ -42,8 +44,9 @@ def detections_2d(objects: Objects, label_map: Mapping[int, str], header: Any) -
     """One Detection2D per object: pixel box (center of the extent, size = extent + 1), the class name
     and the mean confidence; `id` is the object's number in ~/instances."""
     out = Detection2DArray(header=header)
-    for i, (box, class_id, score) in enumerate(zip(objects.boxes.tolist(), objects.class_ids.tolist(),
-                                                   objects.scores.tolist(), strict=True), start=1):
+    for i, (box, class_id, score) in enumerate(
+        zip(objects.boxes.tolist(), objects.class_ids.tolist(), objects.scores.tolist(), strict=True), start=1
+    ):
         u_min, v_min, u_max, v_max = box
         d = Detection2D(header=header, id=str(i), results=[_hypothesis(label_map.get(class_id, ""), score)])
         d.bbox.center.position.x, d.bbox.center.position.y = (u_min + u_max) / 2, (v_min + v_max) / 2
@@ -58,12 +61,10 @@ def detections_3d(boxes: Boxes3D, objects: Objects, label_map: Mapping[int, str]
     out = Detection3DArray(header=header)
     for number, center, size in zip(boxes.numbers.tolist(), boxes.centers.tolist(), boxes.sizes.tolist(), strict=True):
         class_name = label_map.get(int(objects.class_ids[number - 1]), "")
-        d = Detection3D(header=header, id=str(number),
-                        results=[_hypothesis(class_name, objects.scores[number - 1])])
+        d = Detection3D(header=header, id=str(number), results=[_hypothesis(class_name, objects.scores[number - 1])])
         p = d.bbox.center.position
         p.x, p.y, p.z = center
         d.bbox.center.orientation.w = 1.0
         d.bbox.size.x, d.bbox.size.y, d.bbox.size.z = size
         out.detections.append(d)
     return out
-

@@ -4,6 +4,7 @@ numpy + Pillow only, so the node, the CLI and the docs script draw exactly the s
 A class's colour depends on its name, not its id: when the vocabulary changes, "door" stays the colour
 it was. Names in one vocabulary get distinct colours (collisions are resolved deterministically).
 """
+
 from __future__ import annotations
 
 import colorsys
@@ -22,20 +23,51 @@ SEEDED_BANNER = "UNTRAINED SEEDED WEIGHTS - masks are not from a trained model"
 # 24 colours picked greedily for the largest minimum CIELAB distance (>= 37 dE between any two, far
 # from the background grey, black and white), so classes stay tellable apart even when blended at 0.5.
 PALETTE: Tuple[RGB, ...] = (
-    (0, 0, 255), (0, 255, 0), (255, 0, 0), (255, 38, 183), (255, 212, 0), (38, 129, 255),
-    (0, 178, 104), (140, 0, 35), (140, 110, 21), (33, 171, 217), (0, 0, 140), (255, 159, 140),
-    (217, 255, 140), (178, 98, 152), (219, 38, 255), (89, 255, 241), (255, 147, 38), (255, 0, 106),
-    (191, 255, 0), (49, 79, 140), (94, 140, 0), (0, 255, 128), (49, 140, 125), (140, 0, 140),
+    (0, 0, 255),
+    (0, 255, 0),
+    (255, 0, 0),
+    (255, 38, 183),
+    (255, 212, 0),
+    (38, 129, 255),
+    (0, 178, 104),
+    (140, 0, 35),
+    (140, 110, 21),
+    (33, 171, 217),
+    (0, 0, 140),
+    (255, 159, 140),
+    (217, 255, 140),
+    (178, 98, 152),
+    (219, 38, 255),
+    (89, 255, 241),
+    (255, 147, 38),
+    (255, 0, 106),
+    (191, 255, 0),
+    (49, 79, 140),
+    (94, 140, 0),
+    (0, 255, 128),
+    (49, 140, 125),
+    (140, 0, 140),
 )
 # Probe stride on a collision; coprime with len(PALETTE) so every slot is visited once.
 _PROBE_STEP = 7
-_GOLDEN = (5 ** 0.5 - 1) / 2
+_GOLDEN = (5**0.5 - 1) / 2
 
 # Anchors of matplotlib's viridis (perceptually uniform, readable in greyscale), interpolated linearly.
-_VIRIDIS = np.array([
-    (68, 1, 84), (72, 40, 120), (62, 74, 137), (49, 104, 142), (38, 130, 142),
-    (31, 158, 137), (53, 183, 121), (109, 205, 89), (180, 222, 44), (253, 231, 37),
-], dtype=np.float32)
+_VIRIDIS = np.array(
+    [
+        (68, 1, 84),
+        (72, 40, 120),
+        (62, 74, 137),
+        (49, 104, 142),
+        (38, 130, 142),
+        (31, 158, 137),
+        (53, 183, 121),
+        (109, 205, 89),
+        (180, 222, 44),
+        (253, 231, 37),
+    ],
+    dtype=np.float32,
+)
 
 
 def _key(name: str) -> str:
@@ -150,12 +182,13 @@ def _legend_entries(label_image: np.ndarray, label_map: Mapping[int, str]) -> Li
     return [(i, label_map.get(i, f"id {i}"), counts[i] / total) for i in np.flatnonzero(counts)]
 
 
-def _draw_legend(draw: ImageDraw.ImageDraw, entries: List[Tuple[int, str, float]],
-                 colors: np.ndarray, font_px: int, max_height: int) -> None:
+def _draw_legend(
+    draw: ImageDraw.ImageDraw, entries: List[Tuple[int, str, float]], colors: np.ndarray, font_px: int, max_height: int
+) -> None:
     font = load_font(font_px)
     pad, sw, line = max(2, font_px // 3), font_px, font_px + max(2, font_px // 3)
     rows = max(1, (max_height - 2 * pad) // line)
-    shown, hidden = (entries, 0) if len(entries) <= rows else (entries[:rows - 1], len(entries) - rows + 1)
+    shown, hidden = (entries, 0) if len(entries) <= rows else (entries[: rows - 1], len(entries) - rows + 1)
     labels = [f"{name}  {share:4.0%}" for _, name, share in shown]
     if hidden:
         labels.append(f"+{hidden} more")
@@ -194,8 +227,13 @@ def draw_banner(draw: ImageDraw.ImageDraw, text: str, size: Tuple[int, int], fon
     return band
 
 
-def render_overlay(rgb: np.ndarray, label_image: np.ndarray, label_map: Mapping[int, str],
-                   alpha: float = 0.5, banner: Optional[str] = None) -> np.ndarray:
+def render_overlay(
+    rgb: np.ndarray,
+    label_image: np.ndarray,
+    label_map: Mapping[int, str],
+    alpha: float = 0.5,
+    banner: Optional[str] = None,
+) -> np.ndarray:
     """Blend class colours over the image, outline classes, and draw a legend (and an optional banner).
 
     The legend lists only the classes present in this frame, with their pixel share, in id order: a

@@ -1,4 +1,5 @@
 """The vocabulary: validated class names and their text embeddings, immutable once built."""
+
 from __future__ import annotations
 
 import itertools
@@ -15,8 +16,7 @@ MAX_CLASSES = 4096  # a text-encoder pass per 80 prompts: more is a typo, not a 
 _versions = itertools.count(1)
 
 
-def vocabulary_error(names: Sequence[str], background: bool = True,
-                     max_classes: int = MAX_CLASSES) -> Optional[str]:
+def vocabulary_error(names: Sequence[str], background: bool = True, max_classes: int = MAX_CLASSES) -> Optional[str]:
     """Why `names` is not a usable vocabulary, or None when it is."""
     if isinstance(names, str) or not all(isinstance(n, str) for n in names):
         return "vocabulary must be a list of strings"
@@ -32,9 +32,10 @@ def vocabulary_error(names: Sequence[str], background: bool = True,
     folded = [n.casefold() for n in stripped]
     duplicates = [n for i, n in enumerate(stripped) if folded[i] in folded[:i]]
     if duplicates:
-        first = {f: n for n, f in reversed(list(zip(stripped, folded)))}
-        pairs = sorted({f"{first[d.casefold()]!r} and {d!r}" if first[d.casefold()] != d else repr(d)
-                        for d in duplicates})
+        first = {f: n for n, f in reversed(list(zip(stripped, folded, strict=True)))}
+        pairs = sorted(
+            {f"{first[d.casefold()]!r} and {d!r}" if first[d.casefold()] != d else repr(d) for d in duplicates}
+        )
         return f"duplicate class names (the text encoder ignores case): {', '.join(pairs)}"
     if BACKGROUND in folded:
         return f"{BACKGROUND!r} is not a vocabulary entry: set background=true to get it as id 0"
@@ -74,8 +75,7 @@ class Vocabulary:
         return 0 if self.background else 1
 
     def label_map(self) -> Dict[int, str]:
-        return {0: BACKGROUND if self.background else UNLABELLED,
-                **{i + 1: name for i, name in enumerate(self.names)}}
+        return {0: BACKGROUND if self.background else UNLABELLED, **{i + 1: name for i, name in enumerate(self.names)}}
 
     def class_to_id(self, class_index: np.ndarray) -> np.ndarray:
         return class_index + self.id_offset

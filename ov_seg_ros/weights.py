@@ -3,6 +3,7 @@
 Every failure to find weights raises `WeightsNotFoundError` naming the file or tag and how to get it;
 nothing here reaches a hub unless a pretrained tag is asked for.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,9 +16,8 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 import torch
 
+from .auto_weights import CLIP_ENV, DEFAULT_CLIP_WEIGHTS, DEFAULT_HEADS_PATH, HEADS_ENV, HEADS_URL, SEEDED, cached_heads
 from .clip_layout import check_layout
-from .auto_weights import (CLIP_ENV, DEFAULT_CLIP_WEIGHTS, DEFAULT_HEADS_PATH, HEADS_ENV, HEADS_URL,  # noqa: F401
-                           SEEDED, cached_heads)
 
 CLIP_ARCH = "ViT-B-16"
 
@@ -61,7 +61,7 @@ def _missing_clip_message(what: str, reason: str) -> str:
     return (
         f"CLIP weights {what!r} could not be loaded ({reason}).\n"
         f"Get them on a machine with internet access, e.g.\n"
-        f"  python -c \"import open_clip; "
+        f'  python -c "import open_clip; '
         f"open_clip.create_model('{CLIP_ARCH}', pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
         f"(fills the Hugging Face cache, ~600 MB, laion/CLIP-ViT-B-16-laion2B-s34B-b88K), or download\n"
         f"open_clip_pytorch_model.bin from that repository and pass its path as `weights` "
@@ -85,8 +85,7 @@ def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
     if looks_like_path and not Path(weights).is_file():
         raise WeightsNotFoundError(_missing_clip_message(weights, "no such file"))
     if not looks_like_path and weights not in open_clip.list_pretrained_tags_by_model(CLIP_ARCH):
-        raise WeightsNotFoundError(
-            _missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
+        raise WeightsNotFoundError(_missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
     try:
         model = open_clip.create_model(CLIP_ARCH, pretrained=weights)
     except Exception as exc:  # hub unreachable, corrupt file, ...
@@ -128,5 +127,6 @@ def load_heads(heads: str) -> Dict[str, torch.Tensor]:
     for key, shape in HEAD_SHAPES.items():
         if tuple(state[key].shape) != shape:
             raise WeightsNotFoundError(
-                _missing_heads_message(heads, f"{key} has shape {tuple(state[key].shape)}, expected {shape}"))
+                _missing_heads_message(heads, f"{key} has shape {tuple(state[key].shape)}, expected {shape}")
+            )
     return {key: state[key].float() for key in HEAD_SHAPES}

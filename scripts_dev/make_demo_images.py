@@ -5,6 +5,7 @@ Writes demo/frame_XX.png (640x480 rgb8), demo/depth_XX.png (16UC1, millimetres, 
 colour image: same camera) and demo/camera_info.yaml (camera_calibration format). Deterministic;
 re-run to regenerate:  python scripts_dev/make_demo_images.py [--out demo]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,14 @@ LIGHT = np.array([0.0, -0.8, 2.5])
 # surface ids
 FLOOR, CEILING, LEFT, RIGHT, BACK, DOOR_ID, BOX_TOP, BOX_FRONT, BOX_SIDE = range(9)
 BASE_COLOR = {
-    FLOOR: (150, 110, 75), CEILING: (235, 235, 228), LEFT: (205, 200, 185), RIGHT: (200, 195, 180),
-    BACK: (215, 210, 195), DOOR_ID: (120, 70, 35), BOX_TOP: (205, 165, 110), BOX_FRONT: (185, 145, 90),
+    FLOOR: (150, 110, 75),
+    CEILING: (235, 235, 228),
+    LEFT: (205, 200, 185),
+    RIGHT: (200, 195, 180),
+    BACK: (215, 210, 195),
+    DOOR_ID: (120, 70, 35),
+    BOX_TOP: (205, 165, 110),
+    BOX_FRONT: (185, 145, 90),
     BOX_SIDE: (160, 122, 75),
 }
 
@@ -76,8 +83,17 @@ def box_hits(dx: np.ndarray, dy: np.ndarray, centre: np.ndarray) -> Tuple[np.nda
 
 
 def normals(surface: np.ndarray) -> np.ndarray:
-    table = {FLOOR: (0, -1, 0), CEILING: (0, 1, 0), LEFT: (1, 0, 0), RIGHT: (-1, 0, 0), BACK: (0, 0, -1),
-             DOOR_ID: (0, 0, -1), BOX_TOP: (0, -1, 0), BOX_FRONT: (0, 0, -1), BOX_SIDE: (1, 0, 0)}
+    table = {
+        FLOOR: (0, -1, 0),
+        CEILING: (0, 1, 0),
+        LEFT: (1, 0, 0),
+        RIGHT: (-1, 0, 0),
+        BACK: (0, 0, -1),
+        DOOR_ID: (0, 0, -1),
+        BOX_TOP: (0, -1, 0),
+        BOX_FRONT: (0, 0, -1),
+        BOX_SIDE: (1, 0, 0),
+    }
     lut = np.array([table[i] for i in range(len(table))], dtype=np.float64)
     return lut[surface]
 
@@ -93,8 +109,11 @@ def texture(surface: np.ndarray, points: np.ndarray, box_centre: np.ndarray) -> 
     seam = floor & (np.abs(x / 0.25 - np.round(x / 0.25)) < 0.03)
     color[seam] *= 0.6
     door = surface == DOOR_ID
-    panel = door & (np.abs(x - (DOOR[0] + DOOR[1]) / 2) < 0.3) & (((y > DOOR[2] + 0.15) & (y < -0.05))
-                                                                 | ((y > 0.1) & (y < DOOR[3] - 0.15)))
+    panel = (
+        door
+        & (np.abs(x - (DOOR[0] + DOOR[1]) / 2) < 0.3)
+        & (((y > DOOR[2] + 0.15) & (y < -0.05)) | ((y > 0.1) & (y < DOOR[3] - 0.15)))
+    )
     color[panel] *= 1.15
     handle = door & (np.hypot(x - (DOOR[0] + 0.1), y - 0.15) < 0.04)
     color[handle] = (200, 190, 90)
@@ -112,8 +131,9 @@ def shade(color: np.ndarray, points: np.ndarray, surface: np.ndarray, box_centre
     lambert = np.clip((normals(surface) * to_light / dist).sum(-1), 0, 1)
     light = 0.45 + 0.75 * lambert / (1 + 0.04 * dist[..., 0] ** 2)
     floor = surface == FLOOR
-    gap = np.maximum(np.abs(points[..., 0] - box_centre[0]) - BOX_SIZE[0] / 2, 0) + \
-        np.maximum(np.abs(points[..., 2] - box_centre[2]) - BOX_SIZE[2] / 2, 0)
+    gap = np.maximum(np.abs(points[..., 0] - box_centre[0]) - BOX_SIZE[0] / 2, 0) + np.maximum(
+        np.abs(points[..., 2] - box_centre[2]) - BOX_SIZE[2] / 2, 0
+    )
     light = np.where(floor, light * (1 - 0.45 * np.exp(-gap / 0.12)), light)
     return np.clip(color * light[..., None], 0, 255)
 
@@ -141,13 +161,15 @@ def camera_info_yaml() -> str:
     k = [FX, 0.0, CX, 0.0, FY, CY, 0.0, 0.0, 1.0]
     p = [FX, 0.0, CX, 0.0, 0.0, FY, CY, 0.0, 0.0, 0.0, 1.0, 0.0]
     fmt = lambda xs: "[" + ", ".join(f"{x:g}" for x in xs) + "]"  # noqa: E731
-    return (f"# Synthetic pinhole camera of the bundled demo (scripts_dev/make_demo_images.py)\n"
-            f"image_width: {WIDTH}\nimage_height: {HEIGHT}\ncamera_name: ov_seg_demo\n"
-            f"camera_matrix:\n  rows: 3\n  cols: 3\n  data: {fmt(k)}\n"
-            f"distortion_model: plumb_bob\ndistortion_coefficients:\n  rows: 1\n  cols: 5\n"
-            f"  data: [0, 0, 0, 0, 0]\n"
-            f"rectification_matrix:\n  rows: 3\n  cols: 3\n  data: [1, 0, 0, 0, 1, 0, 0, 0, 1]\n"
-            f"projection_matrix:\n  rows: 3\n  cols: 4\n  data: {fmt(p)}\n")
+    return (
+        f"# Synthetic pinhole camera of the bundled demo (scripts_dev/make_demo_images.py)\n"
+        f"image_width: {WIDTH}\nimage_height: {HEIGHT}\ncamera_name: ov_seg_demo\n"
+        f"camera_matrix:\n  rows: 3\n  cols: 3\n  data: {fmt(k)}\n"
+        f"distortion_model: plumb_bob\ndistortion_coefficients:\n  rows: 1\n  cols: 5\n"
+        f"  data: [0, 0, 0, 0, 0]\n"
+        f"rectification_matrix:\n  rows: 3\n  cols: 3\n  data: [1, 0, 0, 0, 1, 0, 0, 0, 1]\n"
+        f"projection_matrix:\n  rows: 3\n  cols: 4\n  data: {fmt(p)}\n"
+    )
 
 
 def main() -> None:

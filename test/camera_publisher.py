@@ -6,6 +6,7 @@ as the README tells a camera driver to; without it the process uses Fast DDS's b
 
     python test/camera_publisher.py TOPIC HEIGHT WIDTH COUNT PERIOD {reliable,best_effort} [--profile]
 """
+
 import argparse
 import sys
 import time
@@ -36,8 +37,11 @@ def main() -> None:
         print(transport, flush=True)
         node = rclpy.create_node("camera_stand_in")
         reliability = ReliabilityPolicy.RELIABLE if args.reliability == "reliable" else ReliabilityPolicy.BEST_EFFORT
-        pub = node.create_publisher(type(to_image(np.zeros((1, 1), np.uint8), "mono8")), args.topic,
-                                    QoSProfile(depth=1, reliability=reliability))
+        pub = node.create_publisher(
+            type(to_image(np.zeros((1, 1), np.uint8), "mono8")),
+            args.topic,
+            QoSProfile(depth=1, reliability=reliability),
+        )
         deadline = time.monotonic() + 120
         while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
             rclpy.spin_once(node, timeout_sec=0.1)

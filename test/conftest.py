@@ -1,5 +1,6 @@
 """Shared test pieces: the seeded engine (built once per session, about 6 s on 2 cores), images,
 ROS domains and an install prefix for the ros2 CLI."""
+
 import os
 import shutil
 import sys
@@ -12,9 +13,19 @@ import pytest
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parents[1]
 # One ROS domain per group of DDS tests, offset from the pid so concurrent runs rarely share one.
-DOMAIN_OFFSETS = {"node": 0, "ros2_cli": 1, "demo_launch": 2, "demo_player": 3, "overlay_saver": 4,
-                  "cameras": 5, "cameras_launch": 6, "inputs_raw": 7, "inputs_compressed": 8,
-                  "consumers": 9, "transport": 20}
+DOMAIN_OFFSETS = {
+    "node": 0,
+    "ros2_cli": 1,
+    "demo_launch": 2,
+    "demo_player": 3,
+    "overlay_saver": 4,
+    "cameras": 5,
+    "cameras_launch": 6,
+    "inputs_raw": 7,
+    "inputs_compressed": 8,
+    "consumers": 9,
+    "transport": 20,
+}
 
 
 def ros_domain(group: str) -> int:
@@ -24,13 +35,20 @@ def ros_domain(group: str) -> int:
 def ros_env(domain: int) -> Dict[str, str]:
     """Environment for a ROS process of this checkout on `domain`, DDS on loopback, unbuffered logs."""
     path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-    return {**os.environ, "ROS_DOMAIN_ID": str(domain), "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-            "PYTHONPATH": path, "PYTHONUNBUFFERED": "1", "RCUTILS_LOGGING_BUFFERED_STREAM": "0"}
+    return {
+        **os.environ,
+        "ROS_DOMAIN_ID": str(domain),
+        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        "PYTHONPATH": path,
+        "PYTHONUNBUFFERED": "1",
+        "RCUTILS_LOGGING_BUFFERED_STREAM": "0",
+    }
 
 
 @pytest.fixture(scope="session")
 def segmenter():
     from ov_seg_ros import Segmenter
+
     return Segmenter(weights="seeded", heads="seeded", device="cpu", precision="fp32")
 
 
@@ -61,6 +79,7 @@ def interrupt(proc, timeout: float) -> None:
     """Ctrl-C a child process as a user would; kill it if it does not end within `timeout` s."""
     import signal
     import subprocess
+
     proc.send_signal(signal.SIGINT)
     try:
         proc.wait(timeout=timeout)
@@ -87,5 +106,4 @@ def install_prefix(root: Path) -> Path:
 
 def ament_prefix_path(root: Path) -> str:
     """AMENT_PREFIX_PATH with this tree installed under `root` first, then the venv's own."""
-    return os.pathsep.join(p for p in (str(install_prefix(root)), sys.prefix, os.environ.get("AMENT_PREFIX_PATH"))
-                           if p)
+    return os.pathsep.join(p for p in (str(install_prefix(root)), sys.prefix, os.environ.get("AMENT_PREFIX_PATH")) if p)

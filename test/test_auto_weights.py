@@ -1,4 +1,5 @@
 """weights:=auto resolution from the filesystem and environment only."""
+
 import pytest
 
 from ov_seg_ros import auto_weights as aw

@@ -1,4 +1,5 @@
 """ov-seg over real files with seeded weights: outputs per good image, errors per bad one, exit codes."""
+
 import json
 
 import numpy as np
@@ -32,8 +33,11 @@ def test_folder_with_a_corrupt_file_exits_1_and_writes_the_good_ones(folder_run)
     code, _, out = folder_run
     assert code == 1
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(f"{stem}_{kind}" for stem in ("one", "two")
-                           for kind in ("labels.png", "overlay.png", "objectness.png", "labels.json"))
+    assert names == sorted(
+        f"{stem}_{kind}"
+        for stem in ("one", "two")
+        for kind in ("labels.png", "overlay.png", "objectness.png", "labels.json")
+    )
 
 
 def test_label_png_is_16_bit_with_the_node_ids(folder_run):
@@ -62,8 +66,7 @@ def test_overlay_and_objectness_are_rgb_at_image_size(folder_run):
 
 def test_single_file_with_background_exits_0(tmp_path):
     _image(tmp_path / "x.png", 3)
-    code = main([str(tmp_path / "x.png"), "--classes", "person", "--background",
-                 "--out", str(tmp_path / "o"), *SEEDED])
+    code = main([str(tmp_path / "x.png"), "--classes", "person", "--background", "--out", str(tmp_path / "o"), *SEEDED])
     assert code == 0
     meta = json.loads((tmp_path / "o" / "x_labels.json").read_text())
     assert meta["0"] == "background" and meta["1"] == "person"
@@ -80,8 +83,17 @@ def test_missing_input_and_missing_heads_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "nope"), "--classes", "floor", *SEEDED]) == 2
     assert "no such file" in capsys.readouterr().err
     _image(tmp_path / "x.png", 4)
-    code = main([str(tmp_path / "x.png"), "--classes", "floor", "--weights", "seeded",
-                 "--heads", str(tmp_path / "missing_last.pt")])
+    code = main(
+        [
+            str(tmp_path / "x.png"),
+            "--classes",
+            "floor",
+            "--weights",
+            "seeded",
+            "--heads",
+            str(tmp_path / "missing_last.pt"),
+        ]
+    )
     assert code == 2
     assert "last.pt" in capsys.readouterr().err
 
@@ -93,5 +105,6 @@ def test_empty_folder_exits_2(tmp_path, capsys):
 
 def test_output_stems_disambiguate_same_stem():
     from pathlib import Path
+
     stems = output_stems([Path("a.png"), Path("a.jpg"), Path("b.png")])
     assert stems == {Path("a.png"): "a_png", Path("a.jpg"): "a_jpg", Path("b.png"): "b"}

@@ -1,4 +1,5 @@
 """sensor_msgs <-> numpy conversions on hand-built messages (numpy path; no DDS)."""
+
 import array
 import struct
 
@@ -20,17 +21,26 @@ def make_image(pixels: np.ndarray, encoding: str, pad: int = 0, bigendian: bool 
     data = pixels.astype(pixels.dtype.newbyteorder(">" if bigendian else "<")).reshape(h, -1)
     rows = data.view(np.uint8).reshape(h, -1)
     rows = np.hstack([rows, np.full((h, pad), 0xAB, np.uint8)])
-    return Image(height=h, width=w, encoding=encoding, is_bigendian=int(bigendian),
-                 step=rows.shape[1], data=array.array("B", rows.tobytes()))
+    return Image(
+        height=h,
+        width=w,
+        encoding=encoding,
+        is_bigendian=int(bigendian),
+        step=rows.shape[1],
+        data=array.array("B", rows.tobytes()),
+    )
 
 
 @pytest.mark.parametrize("pad", [0, 3])
-@pytest.mark.parametrize("encoding, pixels", [
-    ("rgb8", RGB),
-    ("bgr8", RGB[:, :, ::-1]),
-    ("rgba8", np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
-    ("bgra8", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 9, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    "encoding, pixels",
+    [
+        ("rgb8", RGB),
+        ("bgr8", RGB[:, :, ::-1]),
+        ("rgba8", np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
+        ("bgra8", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 9, np.uint8)])),
+    ],
+)
 def test_colour_encodings_give_rgb(encoding, pixels, pad):
     out = convert.to_rgb(make_image(np.ascontiguousarray(pixels), encoding, pad))
     assert out.dtype == np.uint8 and out.flags.c_contiguous
@@ -56,15 +66,18 @@ def test_mono16_is_stretched_to_8_bit(bigendian):
     assert flat.shape == (2, 2, 3) and flat.max() == 0
 
 
-@pytest.mark.parametrize("mutate, words", [
-    (lambda m: setattr(m, "encoding", "nv12"), "unsupported encoding 'nv12'"),
-    (lambda m: setattr(m, "encoding", "32FC1"), "unsupported encoding '32FC1'"),
-    (lambda m: (setattr(m, "height", 0), setattr(m, "data", array.array("B"))), "zero size"),
-    (lambda m: setattr(m, "width", 0), "zero size"),
-    (lambda m: setattr(m, "step", 20), "step 20 is smaller"),
-    (lambda m: setattr(m, "data", m.data[:-1]), "data has 104 bytes"),
-    (lambda m: setattr(m, "data", m.data + array.array("B", [0] * 21)), "expected step*height"),
-])
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda m: setattr(m, "encoding", "nv12"), "unsupported encoding 'nv12'"),
+        (lambda m: setattr(m, "encoding", "32FC1"), "unsupported encoding '32FC1'"),
+        (lambda m: (setattr(m, "height", 0), setattr(m, "data", array.array("B"))), "zero size"),
+        (lambda m: setattr(m, "width", 0), "zero size"),
+        (lambda m: setattr(m, "step", 20), "step 20 is smaller"),
+        (lambda m: setattr(m, "data", m.data[:-1]), "data has 104 bytes"),
+        (lambda m: setattr(m, "data", m.data + array.array("B", [0] * 21)), "expected step*height"),
+    ],
+)
 def test_bad_images_raise_naming_the_problem(mutate, words):
     msg = make_image(RGB, "rgb8")
     mutate(msg)
@@ -89,8 +102,9 @@ def packed_422(y: np.ndarray, u: np.ndarray, v: np.ndarray, order: str) -> np.nd
     return np.stack([planes[n] for n in names], axis=-1).reshape(y.shape[0], -1, 2)
 
 
-@pytest.mark.parametrize("encoding, order", [
-    ("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"), ("yuyv", "YUYV")])
+@pytest.mark.parametrize(
+    "encoding, order", [("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"), ("yuyv", "YUYV")]
+)
 def test_yuv422_from_known_y_u_v(encoding, order):
     y = RNG.integers(16, 236, (4, 8), dtype=np.uint8)
     u = np.array([[128, 90, 200, 60]] * 4, np.uint8)  # grey, greenish, blue, ...
@@ -118,8 +132,12 @@ def test_yuv422_needs_even_width_and_two_bytes_per_pixel():
 
 
 # (row, column) of R, G, G, B in each 2x2 block, as the ROS encoding names them
-BAYER_SITES = {"rggb": ("00", "01", "10", "11"), "bggr": ("11", "01", "10", "00"),
-               "gbrg": ("10", "00", "11", "01"), "grbg": ("01", "00", "11", "10")}
+BAYER_SITES = {
+    "rggb": ("00", "01", "10", "11"),
+    "bggr": ("11", "01", "10", "00"),
+    "gbrg": ("10", "00", "11", "01"),
+    "grbg": ("01", "00", "11", "10"),
+}
 
 
 def bayer_mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
@@ -143,17 +161,22 @@ def test_bayer_mosaic_gives_the_colours_back(pattern, bits):
     assert out.shape == (16, 16, 3) and out.dtype == np.uint8
     for qr in (0, 1):
         for qc in (0, 1):
-            inner = out[qr * 8 + 2:qr * 8 + 6, qc * 8 + 2:qc * 8 + 6].reshape(-1, 3)
-            np.testing.assert_array_equal(inner, np.broadcast_to(colours[qr, qc], inner.shape),
-                                          err_msg=f"{pattern} quadrant {qr}{qc}")
+            inner = out[qr * 8 + 2 : qr * 8 + 6, qc * 8 + 2 : qc * 8 + 6].reshape(-1, 3)
+            np.testing.assert_array_equal(
+                inner, np.broadcast_to(colours[qr, qc], inner.shape), err_msg=f"{pattern} quadrant {qr}{qc}"
+            )
 
 
 @pytest.mark.parametrize("bigendian", [False, True])
-@pytest.mark.parametrize("encoding, pixels", [
-    ("rgb16", RGB), ("bgr16", RGB[:, :, ::-1]),
-    ("rgba16", np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
-    ("bgra16", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 9, np.uint8)])),
-])
+@pytest.mark.parametrize(
+    "encoding, pixels",
+    [
+        ("rgb16", RGB),
+        ("bgr16", RGB[:, :, ::-1]),
+        ("rgba16", np.dstack([RGB, np.full(RGB.shape[:2], 9, np.uint8)])),
+        ("bgra16", np.dstack([RGB[:, :, ::-1], np.full(RGB.shape[:2], 9, np.uint8)])),
+    ],
+)
 def test_16_bit_colour_keeps_the_top_byte(encoding, pixels, bigendian):
     wide = pixels.astype(np.uint16) * 256 + 0xAB  # the low byte must not matter
     out = convert.to_rgb(make_image(np.ascontiguousarray(wide), encoding, pad=2, bigendian=bigendian))
@@ -171,13 +194,15 @@ def test_bayer_too_small_for_opencv_is_a_bad_image_not_a_crash():
 # --------------------------------------------------------------------------- compressed
 def encoded_bytes(pixels: np.ndarray, ext: str) -> bytes:
     import cv2
+
     ok, buffer = cv2.imencode(ext, pixels)
     assert ok
     return buffer.tobytes()
 
 
-@pytest.mark.parametrize("fmt, given", [
-    ("rgb8; jpeg compressed bgr8", "bgr"), ("jpeg", "bgr"), ("bgr8; jpeg compressed rgb8", "rgb")])
+@pytest.mark.parametrize(
+    "fmt, given", [("rgb8; jpeg compressed bgr8", "bgr"), ("jpeg", "bgr"), ("bgr8; jpeg compressed rgb8", "rgb")]
+)
 def test_jpeg_payload_gives_rgb_in_the_stated_channel_order(fmt, given):
     rgb = np.zeros((16, 16, 3), np.uint8)
     rgb[:] = (220, 40, 30)
@@ -197,12 +222,15 @@ def test_png_payload_is_lossless_and_16_bit_mono_is_stretched():
     np.testing.assert_array_equal(out[:, :, 0], convert.mono16_to_8bit(mono))
 
 
-@pytest.mark.parametrize("corrupt", [
-    lambda b: b[: len(b) // 2],  # truncated in transit
-    lambda b: b[100:],  # no start-of-image marker
-    lambda b: b"\xff\xd8" + bytes(500),  # a header and nothing else
-    lambda b: b"",
-])
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        lambda b: b[: len(b) // 2],  # truncated in transit
+        lambda b: b[100:],  # no start-of-image marker
+        lambda b: b"\xff\xd8" + bytes(500),  # a header and nothing else
+        lambda b: b"",
+    ],
+)
 def test_corrupt_jpeg_raises_naming_the_problem(corrupt):
     good = encoded_bytes(RGB[:, :, ::-1].repeat(8, axis=0).repeat(8, axis=1), ".jpg")
     msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=array.array("B", corrupt(good)))
@@ -231,12 +259,15 @@ def test_compressed_depth_16uc1_and_32fc1():
     assert np.isnan(out[1, 1])
 
 
-@pytest.mark.parametrize("fmt, data, words", [
-    ("16UC1; compressedDepth rvl", None, "unsupported compressed depth format"),
-    ("rgb8; jpeg compressed bgr8", None, "unsupported compressed depth format"),
-    ("16UC1; compressedDepth png", b"\x00" * 12, "12-byte header"),
-    ("16UC1; compressedDepth png", b"\x00" * 12 + b"\x89PNG junk", "16-bit single-channel PNG"),
-])
+@pytest.mark.parametrize(
+    "fmt, data, words",
+    [
+        ("16UC1; compressedDepth rvl", None, "unsupported compressed depth format"),
+        ("rgb8; jpeg compressed bgr8", None, "unsupported compressed depth format"),
+        ("16UC1; compressedDepth png", b"\x00" * 12, "12-byte header"),
+        ("16UC1; compressedDepth png", b"\x00" * 12 + b"\x89PNG junk", "16-bit single-channel PNG"),
+    ],
+)
 def test_bad_compressed_depth_raises_naming_the_problem(fmt, data, words):
     msg = compressed_depth(np.zeros((2, 2), np.uint16), fmt)
     if data is not None:
@@ -262,12 +293,15 @@ def test_depth_16uc1_mm_and_32fc1_m():
         convert.metres_from_depth(mm, "rgb8")
 
 
-@pytest.mark.parametrize("encoding, pixels", [
-    ("mono16", np.array([[0, 1, 65535]], np.uint16)),
-    ("mono8", np.array([[0, 3, 255]], np.uint16)),
-    ("32FC1", np.array([[0.0, 0.5, 1.0]], np.float32)),
-    ("rgb8", RGB),
-])
+@pytest.mark.parametrize(
+    "encoding, pixels",
+    [
+        ("mono16", np.array([[0, 1, 65535]], np.uint16)),
+        ("mono8", np.array([[0, 3, 255]], np.uint16)),
+        ("32FC1", np.array([[0.0, 0.5, 1.0]], np.float32)),
+        ("rgb8", RGB),
+    ],
+)
 def test_outputs_round_trip(encoding, pixels):
     header = Header(frame_id="cam")
     header.stamp.sec, header.stamp.nanosec = 12, 34

@@ -1,6 +1,7 @@
 """The engine on CUDA: the reference fixtures reproduced in fp32 within the CPU bar, and fp16/bf16
 label agreement and probability error against CUDA fp32 (reported; `make gpu-check` runs these).
 Without CUDA every test here skips with the reason."""
+
 import json
 import os
 from pathlib import Path
@@ -8,11 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_fixture, random_image
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine")]
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available on this machine"),
+]
 
 BAR = {"text_embeddings": 1e-5, "objectness": 1e-5, "probs": 1e-4}
 LABEL_AGREEMENT = 0.999
@@ -31,8 +33,10 @@ def _record(key: str, value: dict) -> None:
 @pytest.fixture(scope="module")
 def cuda_segmenters():
     from ov_seg_ros import Segmenter
-    return {p: Segmenter(weights="seeded", heads="seeded", device="cuda", precision=p)
-            for p in ("fp32", "fp16", "bf16")}
+
+    return {
+        p: Segmenter(weights="seeded", heads="seeded", device="cuda", precision=p) for p in ("fp32", "fp16", "bf16")
+    }
 
 
 @pytest.mark.parametrize("name", ["bg448", "sq448"])
@@ -42,8 +46,7 @@ def test_cuda_fp32_reproduces_reference_fixture(cuda_segmenters, name):
     names = [c for c in fixture["classes"] if c != "background"]
     vocab = seg.prepare_vocabulary(names, background=bool(fixture["background"]))
     result = seg.segment(fixture["image"], vocab)
-    ours = {"text_embeddings": vocab.embeddings.cpu().numpy(), "objectness": result.objectness,
-            "probs": result.probs}
+    ours = {"text_embeddings": vocab.embeddings.cpu().numpy(), "objectness": result.objectness, "probs": result.probs}
     errors = {key: float(np.abs(ours[key] - fixture[key]).max()) for key in BAR}
     agreement = float((result.labels == fixture["labels"]).mean())
     _record(f"fp32_{name}", {**errors, "label_agreement": agreement})
@@ -74,6 +77,6 @@ def test_cuda_batch_equals_single_images(cuda_segmenters):
     vocab = seg.prepare_vocabulary(["cup", "bottle"])
     images = [random_image(480, 640, seed=s) for s in range(3)]
     batch = seg.segment_batch(images, vocab)
-    for image, together in zip(images, batch):
+    for image, together in zip(images, batch, strict=True):
         alone = seg.segment(image, vocab)
         assert np.abs(alone.probs - together.probs).max() <= BAR["probs"]

@@ -1,4 +1,5 @@
 """`ros2 launch ov_seg_ros demo.launch.py` from a fresh install: overlay (with the seeded banner) and points."""
+
 import shutil
 import subprocess
 import time
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ament_prefix_path, interrupt, ros_domain, ros_env
 
 DOMAIN = ros_domain("demo_launch")
@@ -15,11 +15,13 @@ START_TIMEOUT = 180.0  # torch import + seeded CLIP + vocabulary encoding on 2 c
 
 def launch_env(tmp_path: Path) -> dict:
     env = {k: v for k, v in ros_env(DOMAIN).items() if k not in ("OV_SEG_WEIGHTS", "OV_SEG_HEADS")}
-    env.update({
-        "HOME": str(tmp_path / "home"),  # no cached weights: auto -> seeded
-        "HF_HUB_CACHE": str(tmp_path / "empty_hub"),
-        "AMENT_PREFIX_PATH": ament_prefix_path(tmp_path / "install"),
-    })
+    env.update(
+        {
+            "HOME": str(tmp_path / "home"),  # no cached weights: auto -> seeded
+            "HF_HUB_CACHE": str(tmp_path / "empty_hub"),
+            "AMENT_PREFIX_PATH": ament_prefix_path(tmp_path / "install"),
+        }
+    )
     return env
 
 
@@ -49,7 +51,10 @@ def test_demo_launch_shows_overlay_with_banner_and_points(tmp_path):
     with open(log_path, "w") as log:
         launch = subprocess.Popen(
             ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "demo.launch.py"],
-            stdout=log, stderr=subprocess.STDOUT, env=launch_env(tmp_path))
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=launch_env(tmp_path),
+        )
         try:
             got = first_messages(DOMAIN, START_TIMEOUT)
         finally:

@@ -1,15 +1,16 @@
 """The bundled demo: files consistent with each other, and the player's three topics in step over DDS."""
+
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rclpy
+from conftest import ros_domain
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from conftest import ros_domain
 from ov_seg_ros.demo_player import FRAME_ID, DemoPlayer, default_demo_dir, load_camera_info, load_frames
 from ov_seg_ros.ros_session import ros_session
 
@@ -71,6 +72,7 @@ def test_player_publishes_matching_stamps_and_frame_ids():
 
 def test_rviz_config_shows_the_node_outputs_in_the_demo_frame():
     import yaml
+
     config = yaml.safe_load((DEMO.parent / "config" / "ov_seg.rviz").read_text())
     manager = config["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == FRAME_ID
@@ -83,10 +85,11 @@ def test_rviz_config_shows_the_node_outputs_in_the_demo_frame():
 def test_overlay_saver_writes_what_the_node_publishes(tmp_path):
     """The demo's save_dir: overlays arriving on the topic become PNG files a user can open."""
     import numpy as np
-    import rclpy
     from PIL import Image as PILImage
+
     from ov_seg_ros.convert import to_image
     from ov_seg_ros.demo_player import OverlaySaver
+
     with ros_session(domain_id=ros_domain("overlay_saver"), transport=False):
         node = rclpy.create_node("saver_test")
         saver = OverlaySaver(node, tmp_path / "out", frames=2, topic="/test/overlay")

@@ -1,12 +1,11 @@
 """The engine reproduces the reference implementation's own outputs (shared/reference/README.md bar)."""
+
 import numpy as np
 import pytest
 import torch
-
 from conftest import load_fixture, random_image
 
-BAR = {"text_embeddings": 1e-5, "maskclip_features": 1e-5, "objectness": 1e-5,
-       "maskclip_probs": 1e-4, "probs": 1e-4}
+BAR = {"text_embeddings": 1e-5, "maskclip_features": 1e-5, "objectness": 1e-5, "maskclip_probs": 1e-4, "probs": 1e-4}
 LABEL_AGREEMENT = 0.999
 
 
@@ -19,12 +18,18 @@ def _engine_outputs(engine, image, classes, background):
         engine.method = "maskclip"
         maskclip_probs, _ = engine.predict(x, vocab)
         engine.method = "clip_dinoiser"
-        features, _ = engine.network.encode_image(torch.nn.functional.pad(
-            x, (0, (-x.shape[-1]) % 16, 0, (-x.shape[-2]) % 16)))
+        features, _ = engine.network.encode_image(
+            torch.nn.functional.pad(x, (0, (-x.shape[-1]) % 16, 0, (-x.shape[-2]) % 16))
+        )
     result = engine.segment(image, vocab)
-    return {"text_embeddings": vocab.embeddings.numpy(), "maskclip_features": features[0].numpy(),
-            "objectness": result.objectness, "maskclip_probs": maskclip_probs[0].numpy(),
-            "probs": result.probs, "labels": result.labels}
+    return {
+        "text_embeddings": vocab.embeddings.numpy(),
+        "maskclip_features": features[0].numpy(),
+        "objectness": result.objectness,
+        "maskclip_probs": maskclip_probs[0].numpy(),
+        "probs": result.probs,
+        "labels": result.labels,
+    }
 
 
 @pytest.mark.parametrize("name", ["bg448", "sq448"])
@@ -52,18 +57,23 @@ def test_background_rule_moves_the_same_patches_as_the_reference(engine):
 def reference(segmenter):
     from bench.reference_impl import ReferencePath
     from ov_seg_ros.weights import HEAD_SHAPES, seeded_state_dict
+
     return ReferencePath(segmenter.network.visual, seeded_state_dict(HEAD_SHAPES))
 
 
-@pytest.mark.parametrize("height,width,names,background", [
-    (200, 328, ("tree", "car"), True),
-    (97, 150, ("sky", "road", "person"), False),
-])
-def test_matches_reference_path_on_other_sizes_and_vocabularies(engine, reference, height, width,
-                                                                  names, background):
+@pytest.mark.parametrize(
+    "height,width,names,background",
+    [
+        (200, 328, ("tree", "car"), True),
+        (97, 150, ("sky", "road", "person"), False),
+    ],
+)
+def test_matches_reference_path_on_other_sizes_and_vocabularies(engine, reference, height, width, names, background):
     """Sizes and vocabularies outside the fixtures, against the upstream-style code path."""
     import open_clip
+
     from bench.reference_impl import reference_text_embeddings
+
     image = random_image(height, width, seed=height)
     vocab = engine.prepare_vocabulary(list(names), background=background)
     clip = engine.text._clip
@@ -81,6 +91,7 @@ def test_matches_reference_path_on_other_sizes_and_vocabularies(engine, referenc
 def test_sequence_first_open_clip_layout_gives_the_same_result(engine):
     """open_clip <= 2.24 ran its transformer sequence-first; the engine handles both layouts."""
     from bench.reference_impl import sequence_first
+
     image = random_image(64, 80, seed=11)
     vocab = engine.prepare_vocabulary(["cup", "bottle"], background=True)
     batch_first = engine.segment(image, vocab)

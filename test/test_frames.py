@@ -1,4 +1,5 @@
 """Latest-frame slot, rolling statistics and log throttling (pure Python)."""
+
 import threading
 
 from ov_seg_ros.frames import FrameStats, LatestSlot, Throttle

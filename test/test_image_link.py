@@ -1,4 +1,5 @@
 """The image link rules: which reliability `auto` picks, and when silence or loss is reported."""
+
 from ov_seg_ros.image_link import SILENCE_S, ArrivalMonitor, wanted_reliability
 
 

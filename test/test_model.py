@@ -1,10 +1,17 @@
 """Network pieces against their definitions: guided pooling, background rule, positional embedding."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from ov_seg_ros.model import (CORRELATION_THRESHOLD, apply_background_rule, classify, pool_guided,
-                              pool_by_correlation, threshold_correlations)
+from ov_seg_ros.model import (
+    CORRELATION_THRESHOLD,
+    apply_background_rule,
+    classify,
+    pool_by_correlation,
+    pool_guided,
+    threshold_correlations,
+)
 
 
 def test_identity_correlation_leaves_features_unchanged():

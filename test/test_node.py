@@ -3,6 +3,7 @@
 One node process per module (seeded weights, a 2-class vocabulary, native input size) keeps the suite
 fast on 2 CPU cores; the ros2 CLI test starts its own through `ros2 launch` on another domain.
 """
+
 import array
 import json
 import os
@@ -55,8 +56,7 @@ def make_image(pixels: np.ndarray, encoding: str, stamp: int, frame_id: str = "c
     """Pack pixels as a camera driver would (little-endian, no row padding)."""
     data = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
     height, width = pixels.shape[:2]
-    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0,
-                step=data.nbytes // height)
+    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0, step=data.nbytes // height)
     msg.data = array.array("B", data.tobytes())
     msg.header.stamp.sec, msg.header.stamp.nanosec = stamp, 500
     msg.header.frame_id = frame_id
@@ -102,8 +102,9 @@ class Client(SpinningNode):
     def __init__(self, domain: int) -> None:
         super().__init__(domain, "ov_seg_test_client")
         self.received: List[tuple] = []  # (topic, msg) in executor order
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         self.node.create_subscription(String, "/ov_seg/label_map", self._keep("label_map"), latched)
         for topic in OUTPUTS + CLOUD:
             kind = {"camera_info": CameraInfo, "points": PointCloud2}.get(topic, Image)
@@ -121,6 +122,7 @@ class Client(SpinningNode):
         def callback(msg) -> None:
             with self.lock:
                 self.received.append((topic, msg))
+
         return callback
 
     # ------------------------------------------------------------------ reading
@@ -143,8 +145,13 @@ class Client(SpinningNode):
         return {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
 
     # ------------------------------------------------------------------ writing
-    def publish_and_wait(self, msg: Image, topics: Sequence[str] = ("labels", "confidence", "objectness"),
-                         timeout: float = 60.0, info: Optional[CameraInfo] = None) -> Dict[str, object]:
+    def publish_and_wait(
+        self,
+        msg: Image,
+        topics: Sequence[str] = ("labels", "confidence", "objectness"),
+        timeout: float = 60.0,
+        info: Optional[CameraInfo] = None,
+    ) -> Dict[str, object]:
         """Publish until every topic has an output stamped like `msg` (best-effort input may drop)."""
         wait_until(lambda: self.image_pub.get_subscription_count() > 0, 30, "the node's subscription")
         deadline = time.monotonic() + timeout
@@ -183,10 +190,28 @@ class Client(SpinningNode):
 @pytest.fixture(scope="module")
 def node_process(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg") / "node.log"
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
-           "-p", "weights:=seeded", "-p", "heads:=seeded", "-p", f"vocabulary:=[{', '.join(VOCAB)}]",
-           "-p", "input_size:=0", "-p", "publish_points:=true", "-r", "image:=/test/image",
-           "-r", "camera_info:=/test/camera_info", "-r", "depth:=/test/depth"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ov_seg_ros.node",
+        "--ros-args",
+        "-p",
+        "weights:=seeded",
+        "-p",
+        "heads:=seeded",
+        "-p",
+        f"vocabulary:=[{', '.join(VOCAB)}]",
+        "-p",
+        "input_size:=0",
+        "-p",
+        "publish_points:=true",
+        "-r",
+        "image:=/test/image",
+        "-r",
+        "camera_info:=/test/camera_info",
+        "-r",
+        "depth:=/test/depth",
+    ]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
     proc.log = log
@@ -200,8 +225,9 @@ def client(node_process):
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     c = Client(DOMAIN)
     try:
-        wait_until(lambda: c.label_maps() or node_process.poll() is not None, START_TIMEOUT,
-                   "the node's first label map")
+        wait_until(
+            lambda: c.label_maps() or node_process.poll() is not None, START_TIMEOUT, "the node's first label map"
+        )
         assert node_process.poll() is None, node_process.log.read_text()
         yield c
     finally:
@@ -217,6 +243,7 @@ def vocab_for(segmenter):
         if tuple(names) not in cache:
             cache[tuple(names)] = segmenter.prepare_vocabulary(list(names), background=True)
         return cache[tuple(names)]
+
     return get
 
 
@@ -236,7 +263,7 @@ def assert_same_labels(node_labels: np.ndarray, expected: np.ndarray) -> None:
     assert np.mean(node_labels == expected) >= 0.995, (np.unique(node_labels), np.unique(expected))
 
 
-_stamps = iter(range(1000, 10 ** 6))
+_stamps = iter(range(1000, 10**6))
 
 
 def next_stamp() -> int:
@@ -248,16 +275,26 @@ def encoded(rgb: np.ndarray, encoding: str) -> np.ndarray:
     """The pixels a camera with `encoding` would send for this RGB scene."""
     alpha = np.full(rgb.shape[:2] + (1,), 200, np.uint8)
     return {
-        "rgb8": rgb, "bgr8": rgb[:, :, ::-1], "rgba8": np.concatenate([rgb, alpha], 2),
-        "bgra8": np.concatenate([rgb[:, :, ::-1], alpha], 2), "mono8": rgb[:, :, 1],
+        "rgb8": rgb,
+        "bgr8": rgb[:, :, ::-1],
+        "rgba8": np.concatenate([rgb, alpha], 2),
+        "bgra8": np.concatenate([rgb[:, :, ::-1], alpha], 2),
+        "mono8": rgb[:, :, 1],
         "mono16": rgb[:, :, 1].astype(np.uint16) * 16 + 100,
     }[encoding]
 
 
-@pytest.mark.parametrize("height, width, encoding", [
-    (64, 96, "rgb8"), (48, 64, "bgr8"), (33, 47, "rgba8"), (64, 96, "bgra8"), (40, 80, "mono8"),
-    (64, 48, "mono16"),
-])
+@pytest.mark.parametrize(
+    "height, width, encoding",
+    [
+        (64, 96, "rgb8"),
+        (48, 64, "bgr8"),
+        (33, 47, "rgba8"),
+        (64, 96, "bgra8"),
+        (40, 80, "mono8"),
+        (64, 48, "mono16"),
+    ],
+)
 def test_every_output_for_sizes_and_encodings(client, segmenter, vocab_for, height, width, encoding):
     rgb = random_image(height, width, seed=height * width)
     stamp = next_stamp()
@@ -270,8 +307,7 @@ def test_every_output_for_sizes_and_encodings(client, segmenter, vocab_for, heig
         assert (m.header.stamp.sec, m.header.stamp.nanosec) == (stamp, 500), topic
         assert (m.height, m.width) == (height, width), topic
     encodings = {t: out[t].encoding for t in OUTPUTS if t != "camera_info"}
-    assert encodings == {"labels": "mono16", "confidence": "32FC1", "objectness": "32FC1",
-                         "overlay": "rgb8"}
+    assert encodings == {"labels": "mono16", "confidence": "32FC1", "objectness": "32FC1", "overlay": "rgb8"}
     labels = convert.image_array(out["labels"])
     confidence = convert.image_array(out["confidence"])
     objectness = convert.image_array(out["objectness"])
@@ -412,7 +448,7 @@ def test_points_from_depth_matched_by_stamp(client):
     mm = np.full((height, width), 1500, np.uint16)
     mm[:, :10] = 0  # no return: no points there
     depth = make_image(mm, "16UC1", stamp, "cam_depth")
-    depth.header.stamp.nanosec += 10 ** 7  # 10 ms apart: within depth_tolerance
+    depth.header.stamp.nanosec += 10**7  # 10 ms apart: within depth_tolerance
     info = CameraInfo(width=width, height=height, k=[50.0, 0, 48.0, 0, 50.0, 32.0, 0, 0, 1])
     wait_until(lambda: client.depth_pub.get_subscription_count() > 0, 30, "depth subscription")
     client.depth_pub.publish(depth)
@@ -436,8 +472,15 @@ def test_points_from_depth_matched_by_stamp(client):
 
 def bad_images() -> List[Image]:
     wrong = []
-    for field, value in [("encoding", "nv12"), ("encoding", "32FC1"), ("height", 0), ("width", 0),
-                         ("step", 5), ("data", array.array("B", b"\x00" * 7)), ("width", 100000)]:
+    for field, value in [
+        ("encoding", "nv12"),
+        ("encoding", "32FC1"),
+        ("height", 0),
+        ("width", 0),
+        ("step", 5),
+        ("data", array.array("B", b"\x00" * 7)),
+        ("width", 100000),
+    ]:
         msg = make_image(random_image(8, 8), "rgb8", 1)
         setattr(msg, field, value)
         wrong.append(msg)
@@ -491,8 +534,15 @@ def test_30hz_input_with_slow_inference_keeps_no_backlog(client):
                 replies.append(client.get("min_confidence"))
             time.sleep(1 / 30)
         stopped_at = len(client.messages("labels"))
-        wait_until(lambda: client.output("labels", stamps[-1]) or client.output("labels", stamps[-2])
-                   or client.output("labels", stamps[-3]), 30, "an output for one of the last frames")
+        wait_until(
+            lambda: (
+                client.output("labels", stamps[-1])
+                or client.output("labels", stamps[-2])
+                or client.output("labels", stamps[-3])
+            ),
+            30,
+            "an output for one of the last frames",
+        )
         time.sleep(2.0)  # anything still queued would show up now
         outputs = [m for m in client.messages("labels")[labels_before:] if stamp_of(m) in stamps]
         assert replies == [[0.0]] * 3
@@ -513,8 +563,18 @@ def test_sigint_exits_cleanly(client, node_process):
 
 
 def test_missing_weights_is_a_clear_fatal_error(tmp_path):
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args", "-p", f"weights:={tmp_path}/none.bin",
-           "-p", "heads:=seeded", "-r", "__node:=ov_seg_missing"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ov_seg_ros.node",
+        "--ros-args",
+        "-p",
+        f"weights:={tmp_path}/none.bin",
+        "-p",
+        "heads:=seeded",
+        "-r",
+        "__node:=ov_seg_missing",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ros_env(DOMAIN), cwd=REPO)
     assert done.returncode != 0
     text = done.stdout + done.stderr
@@ -539,27 +599,64 @@ def test_ros2_launch_param_set_topic_echo(tmp_path):
     env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
 
     def ros2(*args: str, timeout: int = 30) -> str:
-        done = subprocess.run(["timeout", "-k", "5", "-s", "INT", str(timeout), "ros2", *args],
-                              capture_output=True, text=True, env=env)
+        done = subprocess.run(
+            ["timeout", "-k", "5", "-s", "INT", str(timeout), "ros2", *args], capture_output=True, text=True, env=env
+        )
         return done.stdout + done.stderr
 
     def label_map() -> str:
-        return ros2("topic", "echo", "--once", "--qos-durability", "transient_local",
-                    "--qos-reliability", "reliable", "/ov_seg/label_map", "std_msgs/msg/String",
-                    timeout=15)
+        return ros2(
+            "topic",
+            "echo",
+            "--once",
+            "--qos-durability",
+            "transient_local",
+            "--qos-reliability",
+            "reliable",
+            "/ov_seg/label_map",
+            "std_msgs/msg/String",
+            timeout=15,
+        )
 
     launch = subprocess.Popen(
-        ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
-         "weights:=seeded", "heads:=seeded", "vocabulary:=[floor, door]", "image:=/cli/image"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            "timeout",
+            "-k",
+            "5",
+            "-s",
+            "INT",
+            "300",
+            "ros2",
+            "launch",
+            "ov_seg_ros",
+            "seg.launch.py",
+            "weights:=seeded",
+            "heads:=seeded",
+            "vocabulary:=[floor, door]",
+            "image:=/cli/image",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
-        wait_until(lambda: '"2": "door"' in label_map() or launch.poll() is not None,
-                   START_TIMEOUT, "label map via ros2 topic echo", period=1)
+        wait_until(
+            lambda: '"2": "door"' in label_map() or launch.poll() is not None,
+            START_TIMEOUT,
+            "label map via ros2 topic echo",
+            period=1,
+        )
         assert launch.poll() is None
         # The CLI's daemon may not have discovered the node yet ("Node not found"): ask again.
-        wait_until(lambda: "Set parameter successful" in ros2("param", "set", "/ov_seg", "vocabulary",
-                                                               "[floor, door, person]"),
-                   60, "ros2 param set to succeed", period=1)
+        wait_until(
+            lambda: (
+                "Set parameter successful" in ros2("param", "set", "/ov_seg", "vocabulary", "[floor, door, person]")
+            ),
+            60,
+            "ros2 param set to succeed",
+            period=1,
+        )
         wait_until(lambda: '"3": "person"' in label_map(), 60, "new label map", period=0.5)
         out = ros2("param", "set", "/ov_seg", "min_confidence", "2.0")
         assert "Setting parameter failed" in out and "range" in out, out

@@ -1,5 +1,6 @@
 """One `ov_seg` node serving two cameras over real DDS: per-camera topics, no cross-wiring, and frames
 of cameras that wait together segmented in one forward pass."""
+
 import os
 import shutil
 import subprocess
@@ -54,6 +55,7 @@ class TwoCameraClient(SpinningNode):
         def callback(msg) -> None:
             with self.lock:
                 store.append(msg)
+
         return callback
 
     def label(self, camera: str, stamp: int):
@@ -70,18 +72,35 @@ class TwoCameraClient(SpinningNode):
 @pytest.fixture(scope="module")
 def two_cameras(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg_cameras") / "node.log"
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
-           "-p", "weights:=seeded", "-p", "heads:=seeded", "-p", f"vocabulary:=[{', '.join(VOCAB)}]",
-           "-p", "input_size:=0", "-p", f"cameras:=[{', '.join(CAMERAS)}]", "-p", "qos_reliability:=reliable"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ov_seg_ros.node",
+        "--ros-args",
+        "-p",
+        "weights:=seeded",
+        "-p",
+        "heads:=seeded",
+        "-p",
+        f"vocabulary:=[{', '.join(VOCAB)}]",
+        "-p",
+        "input_size:=0",
+        "-p",
+        f"cameras:=[{', '.join(CAMERAS)}]",
+        "-p",
+        "qos_reliability:=reliable",
+    ]
     cmd += [arg for c in CAMERAS for arg in ("-r", f"{c}/image:=/mc/{c}/image")]
     with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(CAMERAS_DOMAIN),
-                                cwd=REPO)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(CAMERAS_DOMAIN), cwd=REPO)
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     client = TwoCameraClient()
     try:
-        wait_until(lambda: all(p.get_subscription_count() for p in client.pubs.values())
-                   or proc.poll() is not None, START_TIMEOUT, "both camera subscriptions")
+        wait_until(
+            lambda: all(p.get_subscription_count() for p in client.pubs.values()) or proc.poll() is not None,
+            START_TIMEOUT,
+            "both camera subscriptions",
+        )
         assert proc.poll() is None, log.read_text()
         yield client
     finally:
@@ -115,8 +134,9 @@ def test_label_info_per_camera_names_that_cameras_frame(two_cameras):
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not all(two_cameras.label(c, stamps[c]) for c in CAMERAS):
         for camera in CAMERAS:
-            two_cameras.pubs[camera].publish(make_image(random_image(64, 96), "rgb8", stamps[camera],
-                                                        f"{camera}_optical"))
+            two_cameras.pubs[camera].publish(
+                make_image(random_image(64, 96), "rgb8", stamps[camera], f"{camera}_optical")
+            )
         time.sleep(0.5)
     late = SpinningNode(CAMERAS_DOMAIN, "ov_seg_cameras_late")
     infos: Dict[str, list] = {t: [] for t in ("", *CAMERAS)}
@@ -166,14 +186,36 @@ def test_ros2_launch_maps_each_camera_from_a_topic_pattern(tmp_path):
     env = ros_env(domain)
     env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
     launch = subprocess.Popen(
-        ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
-         "weights:=seeded", "heads:=seeded", "vocabulary:=[floor, door]", f"cameras:=[{', '.join(CAMERAS)}]",
-         "image:=/lc/{camera}/color/image_raw", "qos_reliability:=reliable"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            "timeout",
+            "-k",
+            "5",
+            "-s",
+            "INT",
+            "300",
+            "ros2",
+            "launch",
+            "ov_seg_ros",
+            "seg.launch.py",
+            "weights:=seeded",
+            "heads:=seeded",
+            "vocabulary:=[floor, door]",
+            f"cameras:=[{', '.join(CAMERAS)}]",
+            "image:=/lc/{camera}/color/image_raw",
+            "qos_reliability:=reliable",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     client = TwoCameraClient(domain, "/lc/{camera}/color/image_raw")
     try:
-        wait_until(lambda: all(p.get_subscription_count() for p in client.pubs.values())
-                   or launch.poll() is not None, START_TIMEOUT, "the launched node's camera subscriptions")
+        wait_until(
+            lambda: all(p.get_subscription_count() for p in client.pubs.values()) or launch.poll() is not None,
+            START_TIMEOUT,
+            "the launched node's camera subscriptions",
+        )
         assert launch.poll() is None
         image = random_image(48, 64, seed=5)
         deadline = time.monotonic() + 60

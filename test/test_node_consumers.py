@@ -1,6 +1,7 @@
 """The outputs for navigation and manipulation stacks, over real DDS: ~/label_info, the organised
 ~/points, ~/obstacles/points, ~/detections, ~/instances, ~/detections_3d and ~/targets/points, each
 checked against the ~/labels of the same frame. One node process (seeded weights, reliable QoS)."""
+
 import json
 import os
 import subprocess
@@ -28,9 +29,16 @@ FRAME_ID = "cam_consumers"
 INFO = CameraInfo(width=WIDTH, height=HEIGHT, k=[60.0, 0, 40.0, 0, 60.0, 32.0, 0, 0, 1])
 MIN_PIXELS = 20
 STRIDE = 2  # point_stride default
-TOPICS = {"labels": Image, "confidence": Image, "points": PointCloud2, "obstacles/points": PointCloud2,
-          "detections": vision_msgs.Detection2DArray, "instances": Image,
-          "detections_3d": vision_msgs.Detection3DArray, "targets/points": PointCloud2}
+TOPICS = {
+    "labels": Image,
+    "confidence": Image,
+    "points": PointCloud2,
+    "obstacles/points": PointCloud2,
+    "detections": vision_msgs.Detection2DArray,
+    "instances": Image,
+    "detections_3d": vision_msgs.Detection3DArray,
+    "targets/points": PointCloud2,
+}
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
@@ -45,9 +53,12 @@ class ConsumerClient(SpinningNode):
         for topic, kind in TOPICS.items():
             self.node.create_subscription(kind, f"/ov_seg/{topic}", self._keep(topic), 20)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {t: self.node.create_publisher(k, f"/cons/{t}", reliable)
-                     for t, k in (("image", Image), ("camera_info", CameraInfo), ("depth", Image))}
+        self.pubs = {
+            t: self.node.create_publisher(k, f"/cons/{t}", reliable)
+            for t, k in (("image", Image), ("camera_info", CameraInfo), ("depth", Image))
+        }
         from rcl_interfaces.srv import GetParameters, SetParameters
+
         self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
         self.get_client = self.node.create_client(GetParameters, "/ov_seg/get_parameters")
         self._start()
@@ -56,6 +67,7 @@ class ConsumerClient(SpinningNode):
         def callback(msg) -> None:
             with self.lock:
                 self.received[topic].append(msg)
+
         return callback
 
     def messages(self, topic: str) -> List:
@@ -68,12 +80,14 @@ class ConsumerClient(SpinningNode):
     def set(self, name: str, value, kind=None):
         from rcl_interfaces.srv import SetParameters
         from rclpy.parameter import Parameter
+
         param = Parameter(name, kind, value) if kind else Parameter(name, value=value)
         return self._call(self.set_client, SetParameters.Request(parameters=[param.to_parameter_msg()])).results[0]
 
     def get(self, *names: str) -> List:
         from rcl_interfaces.srv import GetParameters
         from rclpy.parameter import parameter_value_to_python
+
         reply = self._call(self.get_client, GetParameters.Request(names=list(names)))
         return [parameter_value_to_python(v) for v in reply.values]
 
@@ -85,8 +99,11 @@ class ConsumerClient(SpinningNode):
 
     def frame(self, rgb: np.ndarray, depth_mm: np.ndarray, stamp: int, topics: Sequence[str]) -> Dict:
         """Send depth, camera_info and the image of one stamp; wait for `topics` of that stamp."""
-        wait_until(lambda: self.pubs["image"].get_subscription_count() and self.pubs["depth"].get_subscription_count(),
-                   30, "the node's subscriptions")
+        wait_until(
+            lambda: self.pubs["image"].get_subscription_count() and self.pubs["depth"].get_subscription_count(),
+            30,
+            "the node's subscriptions",
+        )
         self.pubs["camera_info"].publish(INFO)
         self.pubs["depth"].publish(make_image(depth_mm, "16UC1", stamp, FRAME_ID))
         time.sleep(0.1)  # depth before image: the frame finds its depth in the buffer
@@ -101,10 +118,28 @@ class ConsumerClient(SpinningNode):
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg_consumers") / "node.log"
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args",
-           "-p", "weights:=seeded", "-p", "heads:=seeded", "-p", f"vocabulary:=[{', '.join(VOCAB)}]",
-           "-p", "input_size:=0", "-p", "publish_points:=true", "-p", "qos_reliability:=reliable",
-           "-p", "publish_overlay:=false", "-p", f"min_object_pixels:={MIN_PIXELS}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ov_seg_ros.node",
+        "--ros-args",
+        "-p",
+        "weights:=seeded",
+        "-p",
+        "heads:=seeded",
+        "-p",
+        f"vocabulary:=[{', '.join(VOCAB)}]",
+        "-p",
+        "input_size:=0",
+        "-p",
+        "publish_points:=true",
+        "-p",
+        "qos_reliability:=reliable",
+        "-p",
+        "publish_overlay:=false",
+        "-p",
+        f"min_object_pixels:={MIN_PIXELS}",
+    ]
     cmd += [arg for t in ("image", "camera_info", "depth") for arg in ("-r", f"{t}:=/cons/{t}")]
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
@@ -140,7 +175,7 @@ def scene(segmenter):
     return {"rgb": rgb, "depth": depth, "obstacle": VOCAB[int(np.argmax(counts[1:]))]}
 
 
-_stamps = iter(range(5000, 10 ** 6))
+_stamps = iter(range(5000, 10**6))
 
 
 def valid(depth_mm: np.ndarray) -> np.ndarray:
@@ -152,8 +187,11 @@ def test_late_joiner_gets_label_info_matching_labels_and_label_map(client, scene
     labels = convert.image_array(client.frame(scene["rgb"], scene["depth"], stamp, ("labels",))["labels"])
     late = ConsumerClient(name="ov_seg_consumers_late")
     try:
-        info = wait_until(lambda: [m for m in late.messages("label_info") if m.header.frame_id == FRAME_ID], 10,
-                          "LabelInfo for a late joiner")[-1]
+        info = wait_until(
+            lambda: [m for m in late.messages("label_info") if m.header.frame_id == FRAME_ID],
+            10,
+            "LabelInfo for a late joiner",
+        )[-1]
         label_map = json.loads(wait_until(lambda: late.messages("label_map"), 10, "label map")[-1].data)
     finally:
         late.close()
@@ -166,8 +204,11 @@ def test_late_joiner_gets_label_info_matching_labels_and_label_map(client, scene
 
 def test_outputs_agree_with_the_labels_of_the_same_frame(client, scene):
     targets = list(VOCAB)
-    for name, value in (("targets", targets), ("obstacle_classes", [scene["obstacle"]]),
-                        ("points_layout", "organized")):
+    for name, value in (
+        ("targets", targets),
+        ("obstacle_classes", [scene["obstacle"]]),
+        ("points_layout", "organized"),
+    ):
         result = client.set(name, value)
         assert result.successful, (name, result.reason)
     stamp = next(_stamps)
@@ -261,8 +302,11 @@ def test_min_confidence_and_vocabulary_changes_republish_label_info(client):
     before = len(client.messages("label_info"))
     result = client.set("vocabulary", ["floor"])
     assert result.successful, result.reason
-    info = wait_until(lambda: [m for m in client.messages("label_info")[before:] if len(m.class_map) == 2], 60,
-                      "LabelInfo of the new vocabulary")[-1]
+    info = wait_until(
+        lambda: [m for m in client.messages("label_info")[before:] if len(m.class_map) == 2],
+        60,
+        "LabelInfo of the new vocabulary",
+    )[-1]
     assert [(c.class_id, c.class_name) for c in info.class_map] == [(0, "background"), (1, "floor")]
     assert client.get("targets", "obstacle_classes") == [["floor"], []]
     log = client.log.read_text()

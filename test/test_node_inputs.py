@@ -3,6 +3,7 @@ Bayer camera (640x480, reliable) on one node; on another, a JPEG CompressedImage
 (image_transport:=compressed, on <image>/compressed) with compressedDepth depth for ~/points. Frames
 come slower than the node's frame time, so (nearly) every one must come back as ~/labels, ~/confidence
 and ~/objectness with its header; a corrupt JPEG among them is a counted bad frame, not a crash."""
+
 import array
 import shutil
 import subprocess
@@ -30,8 +31,9 @@ FRAMES = 5
 MIN_PERIOD = 0.5  # s between frames at least; the node takes 0.1-0.3 s per frame here at input_size 64
 OUTPUTS = ("labels", "confidence", "objectness")
 
-pytestmark = pytest.mark.skipif(shutil.which("ros2") is None,
-                                reason="ros2 CLI not installed (see shared/ros2-cli/README.md)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("ros2") is None, reason="ros2 CLI not installed (see shared/ros2-cli/README.md)"
+)
 
 
 def yuyv(rgb: np.ndarray) -> np.ndarray:
@@ -48,6 +50,7 @@ def yuyv(rgb: np.ndarray) -> np.ndarray:
 def jpeg(rgb: np.ndarray, stamp: int, frame_id: str) -> CompressedImage:
     """What image_transport's compressed publisher sends for an rgb8 image."""
     import cv2
+
     ok, data = cv2.imencode(".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, 80])
     assert ok
     msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=array.array("B", data.tobytes()))
@@ -67,8 +70,9 @@ class InputsClient(SpinningNode):
         self.outputs: Dict[Tuple[str, str], List[Image]] = {}
         self.diagnostics: List[DiagnosticArray] = []
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.pubs = {name: self.node.create_publisher(kind, topic, reliable)
-                     for name, (kind, topic, _) in streams.items()}
+        self.pubs = {
+            name: self.node.create_publisher(kind, topic, reliable) for name, (kind, topic, _) in streams.items()
+        }
         self.subs = []
         for name, (_, _, prefix) in streams.items():
             for output in (*OUTPUTS, *(("points",) if points else ())) if prefix else ():
@@ -82,12 +86,14 @@ class InputsClient(SpinningNode):
         def callback(msg) -> None:
             with self.lock:
                 store.append(msg)
+
         return callback
 
     def matched(self) -> bool:
         """The node subscribes to every input and publishes to every output subscription here."""
-        return (all(p.get_subscription_count() for p in self.pubs.values())
-                and all(s.get_publisher_count() for s in self.subs))
+        return all(p.get_subscription_count() for p in self.pubs.values()) and all(
+            s.get_publisher_count() for s in self.subs
+        )
 
     def output(self, stream: str, kind: str, stamp: int):
         with self.lock:
@@ -111,9 +117,27 @@ def launch(tmp_path: Path, domain: int, *arguments: str) -> subprocess.Popen:
     env = ros_env(domain)
     env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
     return subprocess.Popen(
-        ["timeout", "-k", "5", "-s", "INT", "300", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
-         "weights:=seeded", "heads:=seeded", f"params_file:={params}", *arguments],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            "timeout",
+            "-k",
+            "5",
+            "-s",
+            "INT",
+            "300",
+            "ros2",
+            "launch",
+            "ov_seg_ros",
+            "seg.launch.py",
+            "weights:=seeded",
+            "heads:=seeded",
+            f"params_file:={params}",
+            *arguments,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
 
 
 class Nodes:
@@ -122,27 +146,46 @@ class Nodes:
     def __init__(self, tmp_path_factory) -> None:
         raw_domain, compressed_domain = ros_domain("inputs_raw"), ros_domain("inputs_compressed")
         self.procs = {  # started together: their start-up is mostly loading, so it overlaps well
-            "raw": launch(tmp_path_factory.mktemp("inputs_raw"), raw_domain, "cameras:=[yuyv, bayer]",
-                          "image:=/in/{camera}/image_raw", "qos_reliability:=reliable"),
-            "compressed": launch(tmp_path_factory.mktemp("inputs_compressed"), compressed_domain,
-                                 "image:=/inz/camera/image_raw", "image_transport:=compressed",
-                                 "camera_info:=/inz/camera/camera_info", "depth:=/inz/depth/image_raw",
-                                 "depth_transport:=compressedDepth", "publish_points:=true"),
+            "raw": launch(
+                tmp_path_factory.mktemp("inputs_raw"),
+                raw_domain,
+                "cameras:=[yuyv, bayer]",
+                "image:=/in/{camera}/image_raw",
+                "qos_reliability:=reliable",
+            ),
+            "compressed": launch(
+                tmp_path_factory.mktemp("inputs_compressed"),
+                compressed_domain,
+                "image:=/inz/camera/image_raw",
+                "image_transport:=compressed",
+                "camera_info:=/inz/camera/camera_info",
+                "depth:=/inz/depth/image_raw",
+                "depth_transport:=compressedDepth",
+                "publish_points:=true",
+            ),
         }
         self.clients = {
-            "raw": InputsClient(raw_domain, {c: (Image, f"/in/{c}/image_raw", f"/ov_seg/{c}/")
-                                             for c in ("yuyv", "bayer")}),
-            "compressed": InputsClient(compressed_domain, {
-                "info": (CameraInfo, "/inz/camera/camera_info", None),
-                "depth": (CompressedImage, "/inz/depth/image_raw/compressedDepth", None),
-                "jpeg": (CompressedImage, "/inz/camera/image_raw/compressed", "/ov_seg/")}, points=True),
+            "raw": InputsClient(
+                raw_domain, {c: (Image, f"/in/{c}/image_raw", f"/ov_seg/{c}/") for c in ("yuyv", "bayer")}
+            ),
+            "compressed": InputsClient(
+                compressed_domain,
+                {
+                    "info": (CameraInfo, "/inz/camera/camera_info", None),
+                    "depth": (CompressedImage, "/inz/depth/image_raw/compressedDepth", None),
+                    "jpeg": (CompressedImage, "/inz/camera/image_raw/compressed", "/ov_seg/"),
+                },
+                points=True,
+            ),
         }
         self.logs: Dict[str, str] = {}
 
     def wait_ready(self) -> None:
         for name, proc in self.procs.items():
+
             def ready(client=self.clients[name], proc=proc) -> bool:
                 return client.matched() or proc.poll() is not None
+
             wait_until(ready, START_TIMEOUT, f"the {name} node's topics")
             assert proc.poll() is None, proc.communicate()[0][-3000:]
 
@@ -175,8 +218,9 @@ def stream(client: InputsClient, frames: Dict[str, List], bad: Tuple[int, ...] =
                 client.pubs[name].publish(msgs[i])
         wanted = [(n, stamp_of(frames[n][i])) for n in outputs if i < len(frames[n])]
         try:
-            wait_until(lambda wanted=wanted: all(client.complete(n, s) for n, s in wanted if s not in bad), 15,
-                       "outputs")
+            wait_until(
+                lambda wanted=wanted: all(client.complete(n, s) for n, s in wanted if s not in bad), 15, "outputs"
+            )
         except AssertionError:
             pass  # counted by assert_outputs
         time.sleep(max(0.0, start + MIN_PERIOD - time.monotonic()))
@@ -185,8 +229,9 @@ def stream(client: InputsClient, frames: Dict[str, List], bad: Tuple[int, ...] =
 def assert_outputs(client: InputsClient, name: str, sent: List) -> None:
     done = [m for m in sent if client.complete(name, stamp_of(m))]
     counts = [client.diagnostic(k) for k in ("received", "processed", "dropped")]
-    assert len(done) >= len(sent) - 1, (f"{name}: outputs for {len(done)} of {len(sent)} frames; "
-                                        f"node received/processed/dropped {counts}")
+    assert len(done) >= len(sent) - 1, (
+        f"{name}: outputs for {len(done)} of {len(sent)} frames; node received/processed/dropped {counts}"
+    )
     for msg in done:
         for kind in OUTPUTS:
             out = client.output(name, kind, stamp_of(msg))
@@ -197,8 +242,11 @@ def assert_outputs(client: InputsClient, name: str, sent: List) -> None:
 def test_compressed_topic_is_the_remapped_transport_topic_plus_compressed():
     """As image_transport resolves it: remapping and namespace apply to the base topic (no DDS traffic)."""
     context = Context()
-    rclpy.init(context=context, domain_id=ros_domain("inputs_raw"),
-               args=["--ros-args", "-r", "front/image:=/front/color/image_raw", "-r", "__ns:=/robot"])
+    rclpy.init(
+        context=context,
+        domain_id=ros_domain("inputs_raw"),
+        args=["--ros-args", "-r", "front/image:=/front/color/image_raw", "-r", "__ns:=/robot"],
+    )
     node = Node("ov_seg", context=context)
     try:
         topic = lambda name, transport: transport_topic(node, name, transport)[1]  # noqa: E731
@@ -217,8 +265,9 @@ def test_yuyv_and_bayer_cameras_at_640x480(nodes):
     rgbs = [random_image(HEIGHT, WIDTH, seed=i) for i in range(FRAMES)]
     frames = {
         "yuyv": [make_image(yuyv(rgb), "yuv422_yuy2", 100 + i, "yuyv_optical") for i, rgb in enumerate(rgbs)],
-        "bayer": [make_image(bayer_mosaic(rgb, "rggb"), "bayer_rggb8", 200 + i, "bayer_optical")
-                  for i, rgb in enumerate(rgbs)],
+        "bayer": [
+            make_image(bayer_mosaic(rgb, "rggb"), "bayer_rggb8", 200 + i, "bayer_optical") for i, rgb in enumerate(rgbs)
+        ],
     }
     assert len(frames["yuyv"][0].data) == HEIGHT * WIDTH * 2 and len(frames["bayer"][0].data) == HEIGHT * WIDTH
     stream(client, frames)
@@ -231,11 +280,10 @@ def test_jpeg_stream_with_a_corrupt_frame(nodes):
     client = nodes.clients["compressed"]
     sent = [jpeg(random_image(HEIGHT, WIDTH, seed=10 + i), 300 + i, "jpeg_optical") for i in range(FRAMES)]
     corrupt = jpeg(random_image(HEIGHT, WIDTH, seed=99), 399, "jpeg_optical")
-    corrupt.data = corrupt.data[len(corrupt.data) // 2:]  # the second half of a JPEG: no image header
+    corrupt.data = corrupt.data[len(corrupt.data) // 2 :]  # the second half of a JPEG: no image header
     images = sent[:2] + [corrupt] + sent[2:]
     # with each frame its registered depth (compressedDepth PNG, 2 m) and camera_info, published first
-    depths = [compressed_depth(np.full((HEIGHT, WIDTH), 2000, np.uint16), "16UC1; compressedDepth png")
-              for _ in images]
+    depths = [compressed_depth(np.full((HEIGHT, WIDTH), 2000, np.uint16), "16UC1; compressedDepth png") for _ in images]
     infos = [CameraInfo(width=WIDTH, height=HEIGHT, k=[500.0, 0, 320.0, 0, 500.0, 240.0, 0, 0, 1]) for _ in images]
     for msgs in (depths, infos):
         for msg, image in zip(msgs, images, strict=True):

@@ -1,4 +1,5 @@
 """Objects from label images: 8-connected components per target class, min size, boxes, scores, 3-D boxes."""
+
 import numpy as np
 import pytest
 
@@ -92,6 +93,7 @@ def test_more_components_than_16_bits_hold_fall_back_and_too_many_objects_raise(
 
 def test_sortable_keys_keep_float_order_and_round_trip():
     from ov_seg_ros.objects import _sortable, _unsortable
+
     values = np.array([-np.inf, -3.5, -1e-30, -0.0, 0.0, 1e-30, 2.0, 7.25, np.inf], np.float32)
     keys = _sortable(values)
     assert np.all(np.diff(keys.astype(np.int64)) > 0)

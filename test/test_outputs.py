@@ -1,4 +1,5 @@
 """The output table (what is advertised, what is built per frame) and the vision_msgs packing, no DDS."""
+
 import os
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class _Result:
         self._labels, self.confidence = labels, confidence
         self.objectness_image = np.zeros(labels.shape, np.float32)
         from ov_seg_ros.vocabulary import Vocabulary
+
         self.vocabulary = Vocabulary(names=("floor", "chair"), background=True, embeddings=None)
 
     def label_image(self, min_confidence=0.0):
@@ -119,9 +121,19 @@ node.destroy_node()
 rclpy.shutdown()
 """
     repo = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=repo,
-                          env={**os.environ, "PYTHONPATH": str(repo), "ROS_DOMAIN_ID": "99",
-                               "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"})
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=repo,
+        env={
+            **os.environ,
+            "PYTHONPATH": str(repo),
+            "ROS_DOMAIN_ID": "99",
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+        },
+    )
     assert done.returncode == 0, done.stderr
     suffixes, topics = done.stdout.strip().splitlines()[-2:]
     assert "detections" not in suffixes and "detections_3d" not in suffixes

@@ -1,4 +1,5 @@
 """Pure parameter validators and descriptors (no DDS)."""
+
 import pytest
 
 from ov_seg_ros import params as p
@@ -7,36 +8,59 @@ from ov_seg_ros import params as p
 def test_defaults_are_valid():
     assert p.changes_reason(p.DEFAULTS, p.DEFAULTS) is None
     assert set(p.DEFAULTS) >= {
-        "vocabulary", "background", "method", "input_size", "mode", "min_confidence", "label_encoding",
-        "publish_overlay", "overlay_alpha", "device", "precision", "weights", "heads", "qos_reliability",
-        "publish_points", "depth_tolerance", "max_depth", "point_stride", "cameras"}
+        "vocabulary",
+        "background",
+        "method",
+        "input_size",
+        "mode",
+        "min_confidence",
+        "label_encoding",
+        "publish_overlay",
+        "overlay_alpha",
+        "device",
+        "precision",
+        "weights",
+        "heads",
+        "qos_reliability",
+        "publish_points",
+        "depth_tolerance",
+        "max_depth",
+        "point_stride",
+        "cameras",
+    }
 
 
-@pytest.mark.parametrize("value, names", [
-    (["floor", "door"], ["floor", "door"]),
-    (["  floor ", "door"], ["floor", "door"]),
-    ("floor, door,person", ["floor", "door", "person"]),
-    (["floor, door"], ["floor", "door"]),
-    ("chair", ["chair"]),
-    ("[floor, 'door' ]", ["floor", "door"]),
-])
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        (["floor", "door"], ["floor", "door"]),
+        (["  floor ", "door"], ["floor", "door"]),
+        ("floor, door,person", ["floor", "door", "person"]),
+        (["floor, door"], ["floor", "door"]),
+        ("chair", ["chair"]),
+        ("[floor, 'door' ]", ["floor", "door"]),
+    ],
+)
 def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
     assert p.parse_vocabulary(value) == (names, None)
 
 
-@pytest.mark.parametrize("value, words", [
-    ([], "empty"),
-    ("", "empty"),
-    ("[ ]", "empty"),
-    ("floor,,door", "blank"),
-    (["floor", " "], "blank"),
-    (["floor", "x" * 300], "longer"),
-    (["floor", "door", "floor"], "duplicate"),
-    (["Floor", "floor"], "duplicate"),
-    ([True, False], "list of strings"),
-    (3, "list of strings"),
-    (["background", "floor"], "background"),
-])
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ([], "empty"),
+        ("", "empty"),
+        ("[ ]", "empty"),
+        ("floor,,door", "blank"),
+        (["floor", " "], "blank"),
+        (["floor", "x" * 300], "longer"),
+        (["floor", "door", "floor"], "duplicate"),
+        (["Floor", "floor"], "duplicate"),
+        ([True, False], "list of strings"),
+        (3, "list of strings"),
+        (["background", "floor"], "background"),
+    ],
+)
 def test_bad_vocabularies_are_rejected_with_a_reason(value, words):
     reason = p.changes_reason(p.DEFAULTS, {"vocabulary": value})
     assert reason and words in reason
@@ -52,45 +76,60 @@ def test_mono8_holds_255_classes():
     assert "mono8" in p.changes_reason(current, {"label_encoding": "mono8"})
 
 
-@pytest.mark.parametrize("name, value, words", [
-    ("method", "deeplab", "clip_dinoiser"),
-    ("mode", "tiles", "whole"),
-    ("precision", "int4", "fp32"),
-    ("label_encoding", "rgb8", "mono16"),
-    ("qos_reliability", "sometimes", "auto"),
-    ("min_confidence", 1.5, "[0.0, 1.0]"),
-    ("min_confidence", -0.1, "[0.0, 1.0]"),
-    ("min_confidence", float("nan"), "[0.0, 1.0]"),
-    ("overlay_alpha", 2.0, "[0.0, 1.0]"),
-    ("input_size", 8, "at least 16"),
-    ("input_size", 100000, "input_size"),
-    ("input_size", -1, "input_size"),
-    ("point_stride", 0, "point_stride"),
-    ("max_depth", 0.0, "max_depth"),
-    ("depth_tolerance", -1.0, "depth_tolerance"),
-    ("publish_overlay", "yes", "bool"),
-    ("device", 3, "str"),
-    ("cameras", ["front", "front"], "unique"),
-    ("cameras", ["front", "/rear"], "relative ROS name"),
-    ("cameras", ["front", "rear cam"], "relative ROS name"),
-    ("cameras", ["2nd"], "relative ROS name"),
-    ("cameras", [""], "relative ROS name"),
-    ("cameras", [f"cam{i}" for i in range(17)], "at most 16"),
-    ("cameras", 3, "list of strings"),
-    ("cameras", "front, front", "unique"),
-])
+@pytest.mark.parametrize(
+    "name, value, words",
+    [
+        ("method", "deeplab", "clip_dinoiser"),
+        ("mode", "tiles", "whole"),
+        ("precision", "int4", "fp32"),
+        ("label_encoding", "rgb8", "mono16"),
+        ("qos_reliability", "sometimes", "auto"),
+        ("min_confidence", 1.5, "[0.0, 1.0]"),
+        ("min_confidence", -0.1, "[0.0, 1.0]"),
+        ("min_confidence", float("nan"), "[0.0, 1.0]"),
+        ("overlay_alpha", 2.0, "[0.0, 1.0]"),
+        ("input_size", 8, "at least 16"),
+        ("input_size", 100000, "input_size"),
+        ("input_size", -1, "input_size"),
+        ("point_stride", 0, "point_stride"),
+        ("max_depth", 0.0, "max_depth"),
+        ("depth_tolerance", -1.0, "depth_tolerance"),
+        ("publish_overlay", "yes", "bool"),
+        ("device", 3, "str"),
+        ("cameras", ["front", "front"], "unique"),
+        ("cameras", ["front", "/rear"], "relative ROS name"),
+        ("cameras", ["front", "rear cam"], "relative ROS name"),
+        ("cameras", ["2nd"], "relative ROS name"),
+        ("cameras", [""], "relative ROS name"),
+        ("cameras", [f"cam{i}" for i in range(17)], "at most 16"),
+        ("cameras", 3, "list of strings"),
+        ("cameras", "front, front", "unique"),
+    ],
+)
 def test_out_of_range_and_unknown_values_are_rejected(name, value, words):
     reason = p.changes_reason(p.DEFAULTS, {name: value})
     assert reason and words in reason and (name in reason or name == "label_encoding")
 
 
-@pytest.mark.parametrize("name, value", [
-    ("method", "maskclip"), ("mode", "slide"), ("input_size", 0), ("input_size", 16),
-    ("min_confidence", 1.0), ("overlay_alpha", 0.0), ("label_encoding", "mono8"),
-    ("background", False), ("use_sim_time", True),
-    ("cameras", ""), ("cameras", []), ("cameras", ["front", "rear"]), ("cameras", "front, rear"),
-    ("cameras", ["robot/left", "robot/right_2"]),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("method", "maskclip"),
+        ("mode", "slide"),
+        ("input_size", 0),
+        ("input_size", 16),
+        ("min_confidence", 1.0),
+        ("overlay_alpha", 0.0),
+        ("label_encoding", "mono8"),
+        ("background", False),
+        ("use_sim_time", True),
+        ("cameras", ""),
+        ("cameras", []),
+        ("cameras", ["front", "rear"]),
+        ("cameras", "front, rear"),
+        ("cameras", ["robot/left", "robot/right_2"]),
+    ],
+)
 def test_good_values_pass(name, value):
     assert p.changes_reason(p.DEFAULTS, {name: value}) is None
 
@@ -108,8 +147,16 @@ def test_descriptors_carry_ranges_and_read_only():
     assert p.descriptor(p.SPEC_BY_NAME["cameras"]).dynamic_typing
 
 
-@pytest.mark.parametrize("value, names", [("", []), ([], []), ("front, rear", ["front", "rear"]),
-                                          (["front", "rear"], ["front", "rear"]), ("[left]", ["left"])])
+@pytest.mark.parametrize(
+    "value, names",
+    [
+        ("", []),
+        ([], []),
+        ("front, rear", ["front", "rear"]),
+        (["front", "rear"], ["front", "rear"]),
+        ("[left]", ["left"]),
+    ],
+)
 def test_parse_cameras(value, names):
     assert p.parse_cameras(value) == (names, None)
 
@@ -117,6 +164,7 @@ def test_parse_cameras(value, names):
 def test_params_module_does_not_import_rclpy():
     import subprocess
     import sys
+
     code = "import sys, ov_seg_ros.params as p; p.changes_reason(p.DEFAULTS, {}); print('rclpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
@@ -142,8 +190,12 @@ def test_vocabulary_change_without_pruning_is_refused_when_a_list_names_a_remove
 
 
 def test_pruned_class_lists_drop_removed_names_so_the_vocabulary_change_is_accepted():
-    cfg = {**p.DEFAULTS, "vocabulary": ["floor", "chair", "person"], "targets": ["chair", "person"],
-           "obstacle_classes": ["person"]}
+    cfg = {
+        **p.DEFAULTS,
+        "vocabulary": ["floor", "chair", "person"],
+        "targets": ["chair", "person"],
+        "obstacle_classes": ["person"],
+    }
     change = {"vocabulary": ["floor", "person", "door"]}
     pruned = p.pruned_class_lists(cfg, change)
     assert pruned == {"targets": (["person"], ["chair"])}
@@ -153,11 +205,14 @@ def test_pruned_class_lists_drop_removed_names_so_the_vocabulary_change_is_accep
     assert p.pruned_class_lists(cfg, {"min_confidence": 0.5}) == {}
 
 
-@pytest.mark.parametrize("name, good, bad", [
-    ("confidence_encoding", "mono8", "16UC1"),
-    ("points_layout", "organized", "dense"),
-    ("min_object_pixels", 1, 0),
-])
+@pytest.mark.parametrize(
+    "name, good, bad",
+    [
+        ("confidence_encoding", "mono8", "16UC1"),
+        ("points_layout", "organized", "dense"),
+        ("min_object_pixels", 1, 0),
+    ],
+)
 def test_consumer_parameters_are_validated(name, good, bad):
     assert p.changes_reason(p.DEFAULTS, {name: good}) is None
     assert p.changes_reason(p.DEFAULTS, {name: bad})

@@ -1,4 +1,5 @@
 """Semantic point cloud: analytic back-projection, invalid depth, sizes, stride, PointCloud2 round trip."""
+
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
@@ -24,7 +25,7 @@ LABEL_MAP = {0: "background", 1: "floor", 2: "door"}
 
 def _inputs(depth):
     labels = np.zeros(depth.shape, np.uint16)
-    labels[:, W // 2:] = 2
+    labels[:, W // 2 :] = 2
     conf = np.full(depth.shape, 0.75, np.float32)
     obj = np.tile(np.linspace(0, 1, depth.shape[1], dtype=np.float32), (depth.shape[0], 1))
     return labels, conf, obj
@@ -117,10 +118,15 @@ def test_pointcloud2_round_trip():
     assert msg.point_step == POINT_DTYPE.itemsize and msg.row_step == msg.point_step * len(pts)
     assert not msg.is_bigendian and msg.is_dense and len(msg.data) == msg.row_step
     fields = {f.name: (f.offset, f.datatype, f.count) for f in msg.fields}
-    assert fields == {"x": (0, PointField.FLOAT32, 1), "y": (4, PointField.FLOAT32, 1),
-                      "z": (8, PointField.FLOAT32, 1), "rgb": (12, PointField.FLOAT32, 1),
-                      "confidence": (16, PointField.FLOAT32, 1), "objectness": (20, PointField.FLOAT32, 1),
-                      "label": (24, PointField.UINT16, 1)}
+    assert fields == {
+        "x": (0, PointField.FLOAT32, 1),
+        "y": (4, PointField.FLOAT32, 1),
+        "z": (8, PointField.FLOAT32, 1),
+        "rgb": (12, PointField.FLOAT32, 1),
+        "confidence": (16, PointField.FLOAT32, 1),
+        "objectness": (20, PointField.FLOAT32, 1),
+        "label": (24, PointField.UINT16, 1),
+    }
     back = from_pointcloud2(msg)
     for name in POINT_DTYPE.names:
         np.testing.assert_array_equal(back[name], pts[name])

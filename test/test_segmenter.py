@@ -1,9 +1,10 @@
 """Segmenter: sizes, padding, batching, resize and slide modes, vocabulary handling, bad input."""
+
 import numpy as np
 import pytest
 import torch
-
 from conftest import random_image
+
 from ov_seg_ros.segmenter import resized_shape, slide_windows
 
 
@@ -25,8 +26,9 @@ def test_odd_sizes_are_padded_and_cropped(engine, vocab, height, width):
 def test_confidence_is_the_probability_of_the_chosen_class(engine, vocab):
     image = random_image(64, 64, seed=3)
     r = engine.segment(image, vocab)
-    up = torch.nn.functional.interpolate(torch.from_numpy(r.probs)[None], scale_factor=16, mode="bilinear",
-                                         align_corners=False)[0].numpy()
+    up = torch.nn.functional.interpolate(
+        torch.from_numpy(r.probs)[None], scale_factor=16, mode="bilinear", align_corners=False
+    )[0].numpy()
     assert (r.labels == up.argmax(0)).mean() > 0.999
     np.testing.assert_allclose(r.confidence, up.max(0), atol=1e-6)
 
@@ -34,7 +36,7 @@ def test_confidence_is_the_probability_of_the_chosen_class(engine, vocab):
 def test_batch_equals_single_images(engine, vocab):
     images = [random_image(48, 80, seed=s) for s in range(3)]
     batched = engine.segment_batch(images, vocab)
-    for image, result in zip(images, batched):
+    for image, result in zip(images, batched, strict=True):
         single = engine.segment(image, vocab)
         np.testing.assert_allclose(result.probs, single.probs, atol=1e-5)
         np.testing.assert_allclose(result.objectness, single.objectness, atol=1e-6)
@@ -45,12 +47,13 @@ def test_batch_of_mixed_sizes_groups_equal_sizes_and_keeps_order(engine, vocab, 
     images = [random_image(32, 32, seed=1), random_image(40, 24, seed=2), random_image(32, 32, seed=3)]
     passes = []
     stack = engine._segment_stack
-    monkeypatch.setattr(engine, "_segment_stack",
-                        lambda ims, *a: passes.append([im.shape for im in ims]) or stack(ims, *a))
+    monkeypatch.setattr(
+        engine, "_segment_stack", lambda ims, *a: passes.append([im.shape for im in ims]) or stack(ims, *a)
+    )
     results = engine.segment_batch(images, vocab)
     assert passes == [[(32, 32, 3), (32, 32, 3)], [(40, 24, 3)]]  # the two 32×32 cameras share a pass
     monkeypatch.undo()
-    for image, result in zip(images, results):
+    for image, result in zip(images, results, strict=True):
         np.testing.assert_allclose(result.probs, engine.segment(image, vocab).probs, atol=1e-5)
 
 
@@ -114,15 +117,26 @@ def test_label_image_ids_are_stable_for_users(segmenter, engine):
         assert (r.label_image(min_confidence=1.01) == 0).all()
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
-                                 np.zeros((0, 5, 3), np.uint8), "not an image"])
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32), np.zeros((0, 5, 3), np.uint8), "not an image"],
+)
 def test_bad_images_raise_value_error(engine, vocab, bad):
     with pytest.raises(ValueError):
         engine.segment(bad, vocab)
 
 
-@pytest.mark.parametrize("names,reason", [([], "empty"), (["cup", " "], "blank"), (["cup", "cup"], "duplicate"), (["Cup", "cup"], "'Cup' and 'cup'"),
-                                          (["x" * 300], "longer"), (["background"], "background")])
+@pytest.mark.parametrize(
+    "names,reason",
+    [
+        ([], "empty"),
+        (["cup", " "], "blank"),
+        (["cup", "cup"], "duplicate"),
+        (["Cup", "cup"], "'Cup' and 'cup'"),
+        (["x" * 300], "longer"),
+        (["background"], "background"),
+    ],
+)
 def test_bad_vocabularies_are_rejected_with_a_reason(segmenter, names, reason):
     with pytest.raises(ValueError, match=reason):
         segmenter.prepare_vocabulary(names)
@@ -130,8 +144,7 @@ def test_bad_vocabularies_are_rejected_with_a_reason(segmenter, names, reason):
 
 def test_configure_rejects_unknown_values(engine):
     before = engine.method, engine.input_size, engine.mode
-    for kwargs in ({"method": "yolo"}, {"mode": "tile"}, {"input_size": 5000}, {"input_size": 8},
-                   {"input_size": -1}):
+    for kwargs in ({"method": "yolo"}, {"mode": "tile"}, {"input_size": 5000}, {"input_size": 8}, {"input_size": -1}):
         with pytest.raises(ValueError):
             engine.configure(**kwargs)
         assert (engine.method, engine.input_size, engine.mode) == before  # a rejected call changes nothing

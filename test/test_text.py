@@ -1,4 +1,5 @@
 """Text embeddings: the truncated encoder equals OpenCLIP's, and names are encoded once."""
+
 import open_clip
 import torch
 

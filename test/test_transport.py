@@ -4,18 +4,17 @@ their own processes with and without the profile, 640x480 and 1280x720 rgb8.
 
 Measured here before the profile and auto QoS: a best-effort subscription received 0 of 10 640x480
 frames, so every case below failed with the old defaults."""
+
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
+from conftest import ament_prefix_path, ros_domain, ros_env
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-
-from conftest import ament_prefix_path, ros_domain, ros_env
 from test_node import START_TIMEOUT, SpinningNode, stop_launch, wait_until
 
 DOMAIN = ros_domain("transport")
@@ -41,12 +40,12 @@ class Receiver(SpinningNode):
         def callback(msg: Image) -> None:
             with self.lock:
                 self.got[name].append(msg)
+
         return callback
 
     def stamps(self, name: str, first: int) -> List[int]:
         with self.lock:
-            return sorted({m.header.stamp.sec for m in self.got[name]
-                           if first <= m.header.stamp.sec < first + FRAMES})
+            return sorted({m.header.stamp.sec for m in self.got[name] if first <= m.header.stamp.sec < first + FRAMES})
 
     def sizes(self, name: str) -> set:
         with self.lock:
@@ -62,13 +61,34 @@ def launched(tmp_path_factory):
     for variable in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
         env.pop(variable, None)
     launch = subprocess.Popen(
-        ["timeout", "-k", "5", "-s", "INT", "600", "ros2", "launch", "ov_seg_ros", "seg.launch.py",
-         "weights:=seeded", "heads:=seeded", "vocabulary:=[floor, door]", f"image:={TOPIC}"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        [
+            "timeout",
+            "-k",
+            "5",
+            "-s",
+            "INT",
+            "600",
+            "ros2",
+            "launch",
+            "ov_seg_ros",
+            "seg.launch.py",
+            "weights:=seeded",
+            "heads:=seeded",
+            "vocabulary:=[floor, door]",
+            f"image:={TOPIC}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     receiver = Receiver()
     try:
-        wait_until(lambda: receiver.node.count_subscribers(TOPIC) or launch.poll() is not None,
-                   START_TIMEOUT, "the launched node's image subscription")
+        wait_until(
+            lambda: receiver.node.count_subscribers(TOPIC) or launch.poll() is not None,
+            START_TIMEOUT,
+            "the launched node's image subscription",
+        )
         assert launch.poll() is None
         yield receiver, env
     finally:
@@ -79,8 +99,18 @@ def launched(tmp_path_factory):
 
 
 def stream(env: dict, first: int, height: int, width: int, reliability: str, profile: bool, period: float):
-    args = [sys.executable, str(PUBLISHER), TOPIC, str(height), str(width), str(FRAMES), str(period), reliability,
-            "--first-stamp", str(first)] + (["--profile"] if profile else [])
+    args = [
+        sys.executable,
+        str(PUBLISHER),
+        TOPIC,
+        str(height),
+        str(width),
+        str(FRAMES),
+        str(period),
+        reliability,
+        "--first-stamp",
+        str(first),
+    ] + (["--profile"] if profile else [])
     env = {k: v for k, v in env.items() if not k.endswith("_DEFAULT_PROFILES_FILE")}
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -89,8 +119,11 @@ def stream(env: dict, first: int, height: int, width: int, reliability: str, pro
 
 def assert_nearly_all_arrived(receiver: Receiver, first: int, size: tuple) -> None:
     wanted = FRAMES - 1  # "nearly": a frame may still be replaced by the next one under CPU load
-    wait_until(lambda: all(len(receiver.stamps(n, first)) >= wanted for n in OUTPUTS), 60,
-               f"{wanted} of {FRAMES} frames' outputs")
+    wait_until(
+        lambda: all(len(receiver.stamps(n, first)) >= wanted for n in OUTPUTS),
+        60,
+        f"{wanted} of {FRAMES} frames' outputs",
+    )
     for name in OUTPUTS:
         assert size in receiver.sizes(name)
 

@@ -1,9 +1,19 @@
 """Colours stable per class name and distinct, overlays with legend and banner, objectness colour map."""
+
 import numpy as np
 import pytest
 
-from ov_seg_ros.visualize import (BACKGROUND_COLOR, PALETTE, SEEDED_BANNER, assign_colors, class_color,
-                                  colorize, objectness_to_rgb, palette, render_overlay)
+from ov_seg_ros.visualize import (
+    BACKGROUND_COLOR,
+    PALETTE,
+    SEEDED_BANNER,
+    assign_colors,
+    class_color,
+    colorize,
+    objectness_to_rgb,
+    palette,
+    render_overlay,
+)
 
 NAMES = ["floor", "wall", "door", "box", "person", "chair", "table", "window", "sofa", "bed", "lamp", "tv"]
 
@@ -60,8 +70,8 @@ def test_colorize_maps_unknown_ids_to_grey():
 def _scene(h=480, w=640):
     rgb = np.full((h, w, 3), 128, np.uint8)
     lab = np.zeros((h, w), np.uint16)
-    lab[h // 2:] = 1
-    lab[: h // 2, w // 2:] = 2
+    lab[h // 2 :] = 1
+    lab[: h // 2, w // 2 :] = 2
     return rgb, lab, {0: "background", 1: "floor", 2: "door", 3: "person"}
 
 
@@ -125,6 +135,7 @@ def test_objectness_colormap_is_monotone_in_brightness():
 
 def test_label_map_document_is_one_format_for_node_and_cli():
     from ov_seg_ros.visualize import label_map_document
+
     doc = label_map_document({0: "background", 2: "door", 1: "floor"}, 7, encoding="mono8")
     assert list(doc)[:3] == ["0", "1", "2"] and doc["2"] == "door"
     assert doc["colors"]["1"] == list(class_color("floor")) and doc["version"] == 7

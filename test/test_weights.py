@@ -1,4 +1,5 @@
 """Weights: seeded weights bit-identical to the recipe, head checkpoints, helpful errors, no hub."""
+
 import json
 import os
 import subprocess
@@ -77,9 +78,11 @@ def test_unknown_tag_is_rejected():
 def test_uncached_pretrained_tag_fails_offline_with_instructions(tmp_path):
     """A real tag with an empty, offline cache: a clear error, and no network access."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
-    code = ("from ov_seg_ros.weights import load_clip, WeightsNotFoundError\n"
-            "try:\n load_clip('laion2b_s34b_b88k')\n"
-            "except WeightsNotFoundError as e:\n print('ERROR', e)\n")
+    code = (
+        "from ov_seg_ros.weights import load_clip, WeightsNotFoundError\n"
+        "try:\n load_clip('laion2b_s34b_b88k')\n"
+        "except WeightsNotFoundError as e:\n print('ERROR', e)\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert "ERROR CLIP weights 'laion2b_s34b_b88k' could not be loaded" in out.stdout, out.stderr
     assert "open_clip.create_model" in out.stdout
