@@ -126,8 +126,9 @@ def stamp(msg):
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory, segmenter):
+def full_run(tmp_path_factory, segmenter):  # ov-seg configures the engine it is given: restore it after
     """MCAP raw rgb8 with camera_info, depth, an unrelated topic and a malformed frame; all outputs."""
+    saved = {"method": segmenter.method, "input_size": segmenter.input_size or 0, "mode": segmenter.mode}
     tmp = tmp_path_factory.mktemp("full")
     bag = write_bag(tmp / "in", n=5)
     out = tmp / "out"
@@ -149,6 +150,7 @@ def full_run(tmp_path_factory, segmenter):
         ],
         segmenter,
     )
+    segmenter.configure(**saved)
     return code, out
 
 
@@ -196,16 +198,16 @@ def test_depth_logged_after_its_frame_is_matched_by_stamp(full_run):
     assert (info.width, info.height) == (W, H) and info.k[0] == 50.0
 
 
-def test_malformed_frame_is_skipped_with_its_reason(tmp_path, segmenter, capsys):
+def test_malformed_frame_is_skipped_with_its_reason(tmp_path, engine, capsys):
     bag = write_bag(tmp_path / "in", n=4, extras=False)
-    assert main([str(bag), "--out", str(tmp_path / "o"), *SEEDED], segmenter) == 0
+    assert main([str(bag), "--out", str(tmp_path / "o"), *SEEDED], engine) == 0
     err = capsys.readouterr().err
     assert "segmenting /cam/image" in err  # the only image topic, chosen and said so
     assert "segmented 3 of 4 frame(s)" in err
     assert "skipped 1 frame(s)" in err and "data has" in err and f"message {BAD}" in err
 
 
-def test_sqlite3_jpeg_in_sqlite3_out_with_copy_input(tmp_path, segmenter, capsys):
+def test_sqlite3_jpeg_in_sqlite3_out_with_copy_input(tmp_path, engine, capsys):
     write_bag(tmp_path / "in", n=4, storage="sqlite3", compressed=True)
     db3 = next((tmp_path / "in").glob("*.db3"))  # a single storage file is an input too
     out = tmp_path / "o"
@@ -223,7 +225,7 @@ def test_sqlite3_jpeg_in_sqlite3_out_with_copy_input(tmp_path, segmenter, capsys
             str(out),
             *SEEDED,
         ],
-        segmenter,
+        engine,
     )
     assert code == 0
     assert list(out.glob("*.db3")) and not list(out.glob("*.mcap"))
@@ -233,23 +235,21 @@ def test_sqlite3_jpeg_in_sqlite3_out_with_copy_input(tmp_path, segmenter, capsys
     assert "could not be decoded" in capsys.readouterr().err  # the corrupt JPEG
 
 
-def test_start_end_every_select_frames(tmp_path, segmenter):
+def test_start_end_every_select_frames(tmp_path, engine):
     bag = write_bag(tmp_path / "in", n=8, extras=False)
     out = tmp_path / "o"
     # window [0.1 s, 0.75 s) holds frames 1..7; every 2nd of those: 1, 3, 5, 7 (BAD=2 not among them)
-    assert (
-        main([str(bag), "--start", "0.1", "--end", "0.75", "--every", "2", "--out", str(out), *SEEDED], segmenter) == 0
-    )
+    assert main([str(bag), "--start", "0.1", "--end", "0.75", "--every", "2", "--out", str(out), *SEEDED], engine) == 0
     assert [t for t, _ in read_bag(out)["/ov_seg/labels"]] == [T0 + i * PERIOD for i in (1, 3, 5, 7)]
 
 
-def test_bag_frame_gives_the_same_labels_as_the_frame_saved_as_png(tmp_path, segmenter):
+def test_bag_frame_gives_the_same_labels_as_the_frame_saved_as_png(tmp_path, engine):
     bag = write_bag(tmp_path / "in", n=2, extras=False)
     rgb = frames(1)[0]
     Image.fromarray(rgb).save(tmp_path / "frame.png")
     flags = ["--classes", "floor,door", "--weights", "seeded", "--heads", "seeded"]  # default input size
-    assert main([str(tmp_path / "frame.png"), "--out", str(tmp_path / "png"), *flags], segmenter) == 0
-    assert main([str(bag), "--out", str(tmp_path / "bag"), *flags], segmenter) == 0
+    assert main([str(tmp_path / "frame.png"), "--out", str(tmp_path / "png"), *flags], engine) == 0
+    assert main([str(bag), "--out", str(tmp_path / "bag"), *flags], engine) == 0
     with Image.open(tmp_path / "png" / "frame_labels.png") as im:
         from_png = np.asarray(im).astype(np.uint16)
     msg = read_bag(tmp_path / "bag")["/ov_seg/labels"][0][1]
@@ -257,20 +257,20 @@ def test_bag_frame_gives_the_same_labels_as_the_frame_saved_as_png(tmp_path, seg
     assert np.array_equal(from_bag, from_png)
 
 
-def test_existing_output_is_refused_and_overwrite_replaces_it(tmp_path, segmenter, capsys):
+def test_existing_output_is_refused_and_overwrite_replaces_it(tmp_path, engine, capsys):
     bag = write_bag(tmp_path / "in", n=2, extras=False)
     out = tmp_path / "o"
-    assert main([str(bag), "--out", str(out), *SEEDED], segmenter) == 0
+    assert main([str(bag), "--out", str(out), *SEEDED], engine) == 0
     before = sorted(p.name for p in out.iterdir())
-    assert main([str(bag), "--out", str(out), "--every", "2", *SEEDED], segmenter) == 2
+    assert main([str(bag), "--out", str(out), "--every", "2", *SEEDED], engine) == 2
     assert "already exists" in capsys.readouterr().err
     assert len(read_bag(out)["/ov_seg/labels"]) == 2 and sorted(p.name for p in out.iterdir()) == before
-    assert main([str(bag), "--out", str(out), "--every", "2", "--overwrite", *SEEDED], segmenter) == 0
+    assert main([str(bag), "--out", str(out), "--every", "2", "--overwrite", *SEEDED], engine) == 0
     assert len(read_bag(out)["/ov_seg/labels"]) == 1
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary left
 
 
-def test_clean_errors_name_the_file_or_topic(tmp_path, segmenter, capsys):
+def test_clean_errors_name_the_file_or_topic(tmp_path, engine, capsys):
     bag = write_bag(tmp_path / "in", n=1)
     out = tmp_path / "o"
     cases = [
@@ -286,12 +286,12 @@ def test_clean_errors_name_the_file_or_topic(tmp_path, segmenter, capsys):
         ),
     ]
     for argv, expected in cases:
-        assert main([*argv, "--out", str(out), *SEEDED], segmenter) == 2, argv
+        assert main([*argv, "--out", str(out), *SEEDED], engine) == 2, argv
         err = capsys.readouterr().err
         assert expected in err and "Traceback" not in err, err
         assert not out.exists()
     (tmp_path / "garbage.mcap").write_bytes(b"\x89MCAP0\r\n" + b"\x00" * 50)
-    assert main([str(tmp_path / "garbage.mcap"), "--out", str(out), *SEEDED], segmenter) == 2
+    assert main([str(tmp_path / "garbage.mcap"), "--out", str(out), *SEEDED], engine) == 2
     assert "garbage.mcap: not a readable rosbag2 recording" in capsys.readouterr().err
     assert not out.exists()
 
