@@ -16,6 +16,7 @@ import numpy as np
 from . import convert
 from .bag import CAMERA_INFO_TYPE, BagError, InputBag, describe
 from .bag_plan import Plan
+from .depth import depth_to_metres, resize_nearest
 from .msg_bridge import to_rclpy
 
 IMAGE_MSG = "sensor_msgs/msg/Image"
@@ -135,7 +136,7 @@ def decode_one(
         if frame.error is None:
             try:
                 depth_msg = to_rclpy(bag.typestore.deserialize_cdr(raw_depth, IMAGE_MSG), bag.typestore)
-                frame.depth = convert.resize_nearest(convert.depth_to_metres(depth_msg), frame.rgb.shape[:2])
+                frame.depth = resize_nearest(depth_to_metres(depth_msg), frame.rgb.shape[:2])
             except Exception as exc:  # a bad depth image costs the points, not the frame
                 frame.no_points = f"depth unusable: {describe(exc)}"
     elif cursor is not None:
