@@ -1,31 +1,27 @@
-"""rosbag2 recordings on disk: open and index an input bag, match by stamp, write an output bag.
+"""rosbag2 recordings on disk: open and index an input bag, match by stamp (ov_seg_ros.output_bag
+writes the result).
 
-Pure `rosbags` (no rclpy, no ROS installation): reading and writing work for MCAP and sqlite3 bags of
-any ROS 2 distro. Every problem with the recording itself is raised as `BagError` with one line that
+Pure `rosbags` (no rclpy, no ROS installation): reading works for MCAP and sqlite3 bags of any ROS 2
+distro. Every problem with the recording itself is raised as `BagError` with one line that
 names the file or topic, so the CLI can print it and exit without a traceback.
 """
 
 from __future__ import annotations
 
 import bisect
-import os
-import shutil
 import struct
-import sys
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from rosbags.interfaces import Connection
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
-from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+from rosbags.rosbag2 import Reader
+from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 CAMERA_INFO_TYPE = "sensor_msgs/msg/CameraInfo"
 BAG_SUFFIXES = (".mcap", ".db3")
-LABEL_INFO_TYPE = "vision_msgs/msg/LabelInfo"
 _DISTROS = {
     "humble": Stores.ROS2_HUMBLE,
     "iron": Stores.ROS2_IRON,
@@ -198,124 +194,3 @@ def describe(exc: BaseException) -> str:
     """One line for an exception: its message, or its type when it has none."""
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
-
-
-def register_label_info(typestore: Typestore) -> Optional[str]:
-    """Make vision_msgs/msg/LabelInfo known to `typestore`; None on success, else why not.
-
-    rosbags' stores do not ship vision_msgs; the vision_msgs wheel installs its .msg files under
-    <prefix>/share/vision_msgs/msg, so the types are registered from those definitions.
-    """
-    if LABEL_INFO_TYPE in typestore.fielddefs:
-        return None
-    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
-    for prefix in prefixes:
-        folder = Path(prefix) / "share" / "vision_msgs" / "msg"
-        if (folder / "LabelInfo.msg").is_file():
-            break
-    else:
-        return "vision_msgs message definitions not found (share/vision_msgs/msg)"
-    try:
-        types = {}
-        for name in ("VisionClass", "LabelInfo"):
-            types.update(get_types_from_msg((folder / f"{name}.msg").read_text(), f"vision_msgs/msg/{name}"))
-        typestore.register(types)
-    except Exception as exc:  # a definition rosbags cannot parse: go on without it
-        return f"vision_msgs/LabelInfo could not be registered ({describe(exc)})"
-    return None
-
-
-class OutputBag:
-    """A new rosbag2 written next to its final place and moved there only when it is complete.
-
-    The bag is written to a hidden sibling directory; `finish()` swaps it in (an existing output is
-    replaced only then, and only with overwrite), `discard()` removes every trace of it.
-    """
-
-    def __init__(self, out: Path, storage: str, typestore: Typestore, overwrite: bool) -> None:
-        if out.exists() and not overwrite:
-            raise BagError(f"{out}: already exists; choose another --out or pass --overwrite")
-        if out.exists() and not (out / "metadata.yaml").is_file():
-            raise BagError(f"{out}: exists and is not a rosbag2 directory; not replacing it")
-        self.out, self.typestore, self.overwrite = out, typestore, overwrite
-        out.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
-        plugin = StoragePlugin.SQLITE3 if storage == "sqlite3" else StoragePlugin.MCAP
-        self.writer = Writer(self._tmp / out.name, version=Writer.VERSION_LATEST, storage_plugin=plugin)
-        self.writer.open()
-        self._connections: Dict[Tuple[str, str], Connection] = {}
-        self._copied: Dict[Tuple[str, str, str], Optional[Connection]] = {}  # None: cannot be copied
-        self.not_copied: Dict[str, str] = {}  # topic -> why
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self._tmp
-
-    def topic(self, topic: str, msgtype: str) -> Connection:
-        key = (topic, msgtype)
-        if key not in self._connections:
-            self._connections[key] = self.writer.add_connection(topic, msgtype, typestore=self.typestore)
-        return self._connections[key]
-
-    def write(self, topic: str, msg: Any, log_time: int) -> None:
-        msgtype = msg.__msgtype__
-        self.writer.write(self.topic(topic, msgtype), log_time, self.typestore.serialize_cdr(msg, msgtype))
-
-    def copy(self, connection: Connection, log_time: int, raw: bytes) -> None:
-        """An input message as it was recorded (its own definition and QoS, no re-serialization).
-
-        A topic whose type can be neither taken from the bag nor found in the typestore is left out
-        and named in `not_copied`; the segmentation outputs do not depend on it.
-        """
-        # One output connection per topic and type: a bag may hold several (one per publisher).
-        key = (connection.topic, connection.msgtype, connection.ext.serialization_format)
-        if key not in self._copied:
-            defined = bool(connection.msgdef.data and connection.digest)
-            try:
-                self._copied[key] = self.writer.add_connection(
-                    connection.topic,
-                    connection.msgtype,
-                    msgdef=connection.msgdef.data if defined else None,
-                    rihs01=connection.digest if defined else None,
-                    typestore=None if defined else self.typestore,
-                    serialization_format=connection.ext.serialization_format,
-                    offered_qos_profiles=connection.ext.offered_qos_profiles,
-                )
-            except Exception as exc:  # e.g. an old bag without definitions, of a type rosbags lacks
-                self._copied[key] = None
-                self.not_copied[connection.topic] = describe(exc)
-        out = self._copied[key]
-        if out is not None:
-            self.writer.write(out, log_time, raw)
-
-    def close(self) -> None:
-        """Write the index and metadata.yaml: the bag in the temporary directory is now readable."""
-        if self.writer.storage is not None:
-            self.writer.close()
-
-    def finish(self, target: Optional[Path] = None) -> Path:
-        """Close, then move the bag to `target` (default: --out), replacing an old one only now."""
-        self.close()
-        target = target or self.out
-        written = self._tmp / self.out.name
-        if target.exists():
-            old = self._tmp / f"{target.name}.old"
-            target.rename(old)  # same filesystem: the swap leaves no moment without a complete bag
-            written.rename(target)
-        else:
-            written.rename(target)
-        shutil.rmtree(self._tmp, ignore_errors=True)
-        return target
-
-    def discard(self) -> None:
-        try:
-            self.writer.abort()
-        finally:
-            shutil.rmtree(self._tmp, ignore_errors=True)
-
-
-def size_of(path: Path) -> int:
-    """Bytes of a file, or of every file under a directory."""
-    if path.is_file():
-        return path.stat().st_size
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())

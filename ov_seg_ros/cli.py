@@ -2,7 +2,8 @@
 
 Per image: <stem>_labels.png (16-bit ids, as ~/labels), <stem>_overlay.png (colours + legend, as
 ~/overlay), <stem>_objectness.png (viridis) and <stem>_labels.json (ids -> names and colours, as
-~/label_map). An unreadable file is reported and skipped; the exit code is 1 if any file failed.
+~/label_map) (see ov_seg_ros/image_files.py). An unreadable file is reported and skipped; the exit code
+is 1 if any file failed.
 
 A rosbag2 recording (a folder with metadata.yaml, or one .mcap / .db3 file) is segmented into a new
 rosbag2 under --out: the node's topics under --namespace, each message with its frame's header and log
@@ -13,19 +14,14 @@ unreadable bag, an unknown topic or an existing output is one error line and exi
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence
-
-import numpy as np
-from PIL import Image, UnidentifiedImageError
+from typing import Iterable, Optional, Sequence
 
 from .auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
 from .params import DEFAULTS  # the node's defaults, one source (torch-free, so --help stays instant)
-from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
 
 
@@ -144,50 +140,6 @@ def add_bag_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--overwrite", action="store_true", help="replace an existing output bag (only once the new one is complete)"
     )
-
-
-def list_images(path: Path) -> List[Path]:
-    """A file as given (whatever its suffix), or a folder's image files in name order."""
-    if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    return [path]
-
-
-def output_stems(images: Sequence[Path]) -> Dict[Path, str]:
-    """Output name per image: its stem, or stem_suffix when two inputs share a stem (a.png, a.jpg)."""
-    stems = [p.stem for p in images]
-    return {p: p.stem if stems.count(p.stem) == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in images}
-
-
-def read_rgb(path: Path) -> np.ndarray:
-    """HxWx3 uint8; raises ValueError with the reason for missing, truncated or non-image files."""
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
-        raise ValueError(f"cannot read image: {exc}") from exc
-
-
-def write_outputs(
-    result, rgb: np.ndarray, out: Path, stem: str, image: Path, args: argparse.Namespace, seeded: bool
-) -> None:
-    """The four files of one image; ids and colours as the node publishes them."""
-    labels = result.label_image(args.min_confidence)
-    label_map = result.vocabulary.label_map()
-    Image.fromarray(labels).save(out / f"{stem}_labels.png")
-    overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
-    Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
-    Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
-    meta = label_map_document(
-        label_map,
-        result.vocabulary.version,
-        encoding="mono16",
-        image=str(image),
-        weights=args.weights,
-        heads=args.heads,
-        seeded_weights=seeded,
-    )
-    (out / f"{stem}_labels.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def progress(items: Sequence[Path], enabled: bool) -> Iterable[Path]:

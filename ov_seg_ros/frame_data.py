@@ -12,6 +12,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
 from . import convert
+from .depth import depth_to_metres, resize_nearest
 from .objects import Boxes3D, Objects, boxes_3d, find_objects
 from .params import class_names
 from .pointcloud import TARGET_DTYPE, masked_points
@@ -53,7 +54,7 @@ class FrameData:
         """Matched depth in metres (NaN = none) at the labels' size; None without depth or intrinsics."""
         if self.depth_msg is None or self.intrinsics is None:
             return None
-        return convert.resize_nearest(convert.depth_to_metres(self.depth_msg), self.labels.shape)
+        return resize_nearest(depth_to_metres(self.depth_msg), self.labels.shape)
 
     def class_ids(self, parameter: str) -> List[int]:
         """Label ids of the names in a class list parameter; names the vocabulary lacks match nothing."""

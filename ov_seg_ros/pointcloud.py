@@ -12,7 +12,7 @@ from typing import Mapping, Optional, Tuple
 import numpy as np
 from sensor_msgs.msg import PointCloud2, PointField
 
-from .visualize import palette
+from .visualize import color_rows, id_colors
 
 # x y z rgb confidence objectness label, padded to 28 bytes so every float32 stays 4-byte aligned.
 POINT_DTYPE = np.dtype(
@@ -107,9 +107,8 @@ def semantic_points(
     points["x"] = x_slope.take(cols) * z
     points["y"] = y_slope.take(rows) * z
     points["z"] = z
-    table = np.vstack([palette(label_map), np.zeros((1, 3), np.uint8)])  # last row: ids not in the map
-    packed = pack_rgb(table)
-    points["rgb"] = packed.take(np.minimum(labels, len(table) - 1))
+    table = id_colors(label_map)  # the overlay's colours, UNKNOWN_COLOR for ids not in the map
+    points["rgb"] = pack_rgb(table).take(color_rows(labels, table))
     points["label"] = labels
     points["confidence"] = np.asarray(confidence)[sub].ravel().take(idx)
     points["objectness"] = np.asarray(objectness)[sub].ravel().take(idx)
@@ -151,8 +150,8 @@ def organized_points(
     points["x"] = ((np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx))[None, :] * z
     points["y"] = ((np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy))[:, None] * z
     points["z"] = z
-    packed = pack_rgb(np.vstack([palette(label_map), np.zeros((1, 3), np.uint8)]))
-    points["rgb"] = packed.take(np.minimum(label_image, len(packed) - 1))
+    table = id_colors(label_map)
+    points["rgb"] = pack_rgb(table).take(color_rows(label_image, table))
     points["label"] = label_image
     points["confidence"] = confidence
     points["objectness"] = objectness

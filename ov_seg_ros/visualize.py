@@ -18,6 +18,7 @@ RGB = Tuple[int, int, int]
 
 BACKGROUND_NAMES = frozenset({"background", "unlabelled", "unlabeled"})
 BACKGROUND_COLOR: RGB = (64, 64, 64)
+UNKNOWN_COLOR: RGB = BACKGROUND_COLOR  # ids missing from the label map: overlay, legend and cloud alike
 SEEDED_BANNER = "UNTRAINED SEEDED WEIGHTS - masks are not from a trained model"
 
 # 24 colours picked greedily for the largest minimum CIELAB distance (>= 37 dE between any two, far
@@ -134,25 +135,35 @@ def label_map_document(label_map: Mapping[int, str], version: int, **extra: obje
 def palette(label_map: Mapping[int, str]) -> np.ndarray:
     """(max_id+1)x3 uint8 lookup table: palette(label_map)[label_image] colours a label image.
 
-    Ids missing from label_map get the background grey.
+    Ids missing from label_map get UNKNOWN_COLOR.
     """
     size = max(label_map, default=0) + 1
     table = np.empty((size, 3), dtype=np.uint8)
-    table[:] = BACKGROUND_COLOR
+    table[:] = UNKNOWN_COLOR
     colors = assign_colors(label_map.values())
     for idx, name in label_map.items():
         table[idx] = colors[name]
     return table
 
 
+def id_colors(label_map: Mapping[int, str]) -> np.ndarray:
+    """palette(label_map) and one last row, UNKNOWN_COLOR, for every id beyond the map: the one colour
+    rule of the overlay, its legend and the point cloud. Index it with color_rows(ids, table)."""
+    return np.vstack([palette(label_map), np.array([UNKNOWN_COLOR], dtype=np.uint8)])
+
+
+def color_rows(ids: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Row of `table` (from id_colors) for each id: an id beyond the label map takes the last row."""
+    return np.minimum(np.asarray(ids).astype(np.int64), len(table) - 1)
+
+
 def colorize(label_image: np.ndarray, label_map: Mapping[int, str]) -> np.ndarray:
-    """HxW ids -> HxWx3 uint8 class colours (ids beyond the label map are grey)."""
-    return _colorize(label_image, palette(label_map))
+    """HxW ids -> HxWx3 uint8 class colours (ids missing from the label map are UNKNOWN_COLOR)."""
+    return _colorize(label_image, id_colors(label_map))
 
 
 def _colorize(label_image: np.ndarray, table: np.ndarray) -> np.ndarray:
-    ids = np.minimum(label_image.astype(np.int64), len(table))
-    return np.vstack([table, np.array([BACKGROUND_COLOR], dtype=np.uint8)])[ids]
+    return table[color_rows(label_image, table)]
 
 
 def load_font(size: int) -> ImageFont.ImageFont:
@@ -244,7 +255,7 @@ def render_overlay(
         raise ValueError(f"rgb must be HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
     if label_image.shape != rgb.shape[:2]:
         raise ValueError(f"label image {label_image.shape} does not match image {rgb.shape[:2]}")
-    table = palette(label_map)  # once per frame, for the blend and the legend
+    table = id_colors(label_map)  # once per frame, for the blend and the legend
     colors = _colorize(label_image, table)
     out = rgb.astype(np.float32) * (1.0 - alpha) + colors.astype(np.float32) * alpha
     out[_boundaries(label_image)] = 255.0

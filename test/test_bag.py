@@ -14,8 +14,8 @@ from PIL import Image
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ov_seg_ros.bag import register_label_info
 from ov_seg_ros.cli import main
+from ov_seg_ros.output_bag import register_label_info
 from ov_seg_ros.pointcloud import POINT_DTYPE
 
 TS = get_typestore(Stores.ROS2_KILTED)

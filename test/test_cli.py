@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ov_seg_ros.cli import main, output_stems
+from ov_seg_ros.cli import main
+from ov_seg_ros.image_files import output_stems
 from ov_seg_ros.visualize import class_color
 
 SEEDED = ["--weights", "seeded", "--heads", "seeded", "--input-size", "64"]

@@ -10,6 +10,7 @@ from std_msgs.msg import Header
 
 from ov_seg_ros import convert
 from ov_seg_ros.convert import ImageConversionError
+from ov_seg_ros.depth import depth_to_metres, metres_from_depth, resize_nearest
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -246,7 +247,7 @@ def compressed_depth(pixels: np.ndarray, fmt: str, quant_a: float = 0.0, quant_b
 
 def test_compressed_depth_16uc1_and_32fc1():
     mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
-    out = convert.depth_to_metres(compressed_depth(mm, "16UC1; compressedDepth png"))
+    out = depth_to_metres(compressed_depth(mm, "16UC1; compressedDepth png"))
     assert out.dtype == np.float32 and np.isnan(out[0, 0])
     np.testing.assert_allclose(out[[0, 1, 1], [1, 0, 1]], [1.0, 2.5, 65.535], rtol=1e-6)
     # 32FC1: quantised inverse depth, value = a / depth + b (the transport's defaults: a = 100, max 10 m)
@@ -254,7 +255,7 @@ def test_compressed_depth_16uc1_and_32fc1():
     metres = np.array([[1.0, 2.0], [5.0, np.nan]], np.float32)
     with np.errstate(invalid="ignore"):
         inverse = np.where(np.isfinite(metres), np.round(a / metres + b), 0).astype(np.uint16)
-    out = convert.depth_to_metres(compressed_depth(inverse, "32FC1; compressedDepth png", a, b))
+    out = depth_to_metres(compressed_depth(inverse, "32FC1; compressedDepth png", a, b))
     np.testing.assert_allclose(out[[0, 0, 1], [0, 1, 0]], [1.0, 2.0, 5.0], rtol=1e-6)
     assert np.isnan(out[1, 1])
 
@@ -273,24 +274,24 @@ def test_bad_compressed_depth_raises_naming_the_problem(fmt, data, words):
     if data is not None:
         msg.data = array.array("B", data)
     with pytest.raises(ImageConversionError, match=words):
-        convert.depth_to_metres(msg)
+        depth_to_metres(msg)
     eight_bit = compressed_depth(np.zeros((2, 2), np.uint8), "16UC1; compressedDepth png")
     with pytest.raises(ImageConversionError, match="16-bit"):
-        convert.depth_to_metres(eight_bit)
+        depth_to_metres(eight_bit)
 
 
 def test_depth_16uc1_mm_and_32fc1_m():
     mm = np.array([[0, 1000], [2500, 65535]], np.uint16)
-    out = convert.depth_to_metres(make_image(mm, "16UC1", pad=2))
+    out = depth_to_metres(make_image(mm, "16UC1", pad=2))
     assert out.dtype == np.float32 and np.isnan(out[0, 0])
     np.testing.assert_allclose(out[[0, 1, 1], [1, 0, 1]], [1.0, 2.5, 65.535], rtol=1e-6)
     m = np.array([[1.5, np.nan], [np.inf, -1.0]], np.float32)
-    out = convert.depth_to_metres(make_image(m, "32FC1", bigendian=True))
+    out = depth_to_metres(make_image(m, "32FC1", bigendian=True))
     assert out[0, 0] == 1.5 and np.isnan(out[0, 1]) and np.isnan(out[1, 0]) and np.isnan(out[1, 1])
     with pytest.raises(ImageConversionError, match="unsupported encoding 'rgb8'"):
-        convert.depth_to_metres(make_image(RGB, "rgb8"))
+        depth_to_metres(make_image(RGB, "rgb8"))
     with pytest.raises(ImageConversionError, match="16UC1"):
-        convert.metres_from_depth(mm, "rgb8")
+        metres_from_depth(mm, "rgb8")
 
 
 @pytest.mark.parametrize(
@@ -339,8 +340,8 @@ def test_camera_info_rescaled_to_output_size():
 
 def test_resize_nearest_never_blends_depths():
     depth = np.array([[1.0, 2.0], [3.0, np.nan]], np.float32)
-    up = convert.resize_nearest(depth, (4, 4))
+    up = resize_nearest(depth, (4, 4))
     assert up.shape == (4, 4) and set(np.unique(up[~np.isnan(up)])) == {1.0, 2.0, 3.0}
     assert np.isnan(up[2:, 2:]).all() and (up[:2, :2] == 1.0).all()
-    assert convert.resize_nearest(depth, (2, 2)) is depth
-    assert convert.resize_nearest(up, (2, 2))[1, 0] == 3.0
+    assert resize_nearest(depth, (2, 2)) is depth
+    assert resize_nearest(up, (2, 2))[1, 0] == 3.0

@@ -20,6 +20,14 @@ TORCH_FREE = [
     "engine_options",
     "vocabulary",
     "cli",
+    "image_files",
+    "depth",
+    "bag",
+    "output_bag",
+    "bag_plan",
+    "bag_frames",
+    "bag_outputs",
+    "bag_segment",
 ]
 
 

@@ -16,7 +16,7 @@ from ov_seg_ros.pointcloud import (
     to_pointcloud2,
     unpack_rgb,
 )
-from ov_seg_ros.visualize import class_color
+from ov_seg_ros.visualize import UNKNOWN_COLOR, class_color, colorize, render_overlay
 
 H, W = 48, 64
 FX, FY, CX, CY = 50.0, 60.0, 31.5, 23.5
@@ -59,6 +59,22 @@ def test_labels_colours_confidence_objectness_follow_the_pixel():
     colours = unpack_rgb(pts["rgb"])
     assert tuple(colours[W - 1]) == class_color("door")
     assert tuple(colours[0]) == class_color("background")
+
+
+def test_an_unknown_id_has_one_colour_in_overlay_and_clouds():
+    """Ids missing from the label map (a gap, or beyond its last id) are UNKNOWN_COLOR everywhere."""
+    label_map = {0: "background", 2: "door", 6: "chair"}  # 5: a gap, 9: beyond the last id
+    labels = np.repeat(np.array([0, 2, 5, 9], np.uint16), 16)[None, :].repeat(64, axis=0)  # 16-px bands
+    depth = np.full(labels.shape, 1.0, np.float32)
+    conf = obj = np.ones_like(depth)
+    overlay = render_overlay(np.zeros((64, 64, 3), np.uint8), labels, label_map, alpha=1.0)
+    cloud = unpack_rgb(semantic_points(depth, 1.0, 1.0, 32, 32, labels, conf, obj, label_map)["rgb"])
+    grid = unpack_rgb(organized_points(depth, 1.0, 1.0, 32, 32, labels, conf, obj, label_map)["rgb"])
+    np.testing.assert_array_equal(cloud.reshape(64, 64, 3), colorize(labels, label_map))
+    np.testing.assert_array_equal(grid, colorize(labels, label_map))
+    for column in (40, 56):  # band centres of ids 5 and 9, in the bottom row (below the legend)
+        assert tuple(overlay[63, column]) == tuple(grid[63, column]) == UNKNOWN_COLOR
+    assert tuple(overlay[63, 24]) == tuple(grid[63, 24]) == class_color("door") != UNKNOWN_COLOR
 
 
 def test_nan_zero_negative_inf_and_far_depth_are_skipped():

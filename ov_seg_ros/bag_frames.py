@@ -1,0 +1,147 @@
+"""Decoding a bag's frames on a background thread: image, nearest camera_info and depth per planned
+frame, into a bounded queue in reading order, so the main thread's model never waits on decoding.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import convert
+from .bag import CAMERA_INFO_TYPE, BagError, InputBag, describe
+from .bag_plan import Plan
+from .depth import depth_to_metres, resize_nearest
+from .msg_bridge import to_rclpy
+
+IMAGE_MSG = "sensor_msgs/msg/Image"
+END = object()  # end of the decoded stream
+
+
+@dataclass
+class Frame:
+    """One decoded input frame (or why it cannot be used), handed from the decode thread."""
+
+    position: int
+    log_time: int
+    error: Optional[str] = None  # set: the frame is skipped for this reason
+    header: Any = None  # rclpy std_msgs/Header of the input image
+    rgb: Optional[np.ndarray] = None
+    info: Any = None  # rclpy CameraInfo nearest in stamp
+    depth: Optional[np.ndarray] = None  # metres at the frame's size
+    no_points: Optional[str] = None  # why no points for this frame (when depth was asked for)
+
+
+class DepthCursor:
+    """Depth messages read once, in order, alongside the frames; kept only until their frame takes them."""
+
+    def __init__(self, path: Path, topic: str, needed: List[int]) -> None:
+        self._bag = InputBag(path)  # its own reader: the image stream's generator stays undisturbed
+        self._messages = self._bag.messages(topic)
+        self._users = Counter(needed)
+        self._kept: Dict[int, bytes] = {}
+        self._read = 0
+
+    def take(self, position: int) -> bytes:
+        while position not in self._kept:
+            _, raw = next(self._messages, (None, None))
+            if raw is None:  # the index pass saw it: the file changed under us
+                raise BagError(f"{self._bag.path}: depth message {position} is gone")
+            if self._users[self._read]:
+                self._kept[self._read] = raw
+            self._read += 1
+        raw = self._kept[position]
+        self._users[position] -= 1
+        if not self._users[position]:
+            del self._kept[position]
+        return raw
+
+    def close(self) -> None:
+        self._bag.close()
+
+
+def decode_image(bag: InputBag, msgtype: str, raw: bytes) -> Tuple[Any, np.ndarray]:
+    """(rclpy header, H x W x 3 RGB) of one raw image message; ValueError says what is wrong."""
+    try:
+        msg = bag.typestore.deserialize_cdr(raw, msgtype)
+    except Exception as exc:  # a cut-off or garbled message raises anything
+        raise ValueError(f"cannot deserialize {msgtype.rsplit('/', 1)[-1]} ({describe(exc)})") from None
+    header = to_rclpy(msg.header, bag.typestore)
+    if msgtype == IMAGE_MSG:
+        return header, convert.to_rgb(to_rclpy(msg, bag.typestore))
+    return header, convert.compressed_to_rgb(msg.format, msg.data)
+
+
+def decode_frames(bag: InputBag, plan: Plan, out: queue.Queue[Any], stop: threading.Event) -> None:
+    """Thread body: decoded frames (and skips) into `out` in order, then END; errors go in as well."""
+    cursor = None
+    try:
+        if plan.depth_topic:
+            needed = [d for d in plan.depth_for.values() if d is not None]
+            cursor = DepthCursor(bag.path, plan.depth_topic, needed)
+        wanted = set(plan.selected)
+        info_cache: Dict[int, Any] = {}
+        for position, (log_time, raw) in enumerate(bag.messages(plan.topic, *plan.window)):
+            if position not in wanted:
+                continue
+            frame = decode_one(bag, plan, position, log_time, raw, cursor, info_cache)
+            while not stop.is_set():
+                try:
+                    out.put(frame, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        out.put(END)
+    except BaseException as exc:  # handed to the main thread, which reports it
+        out.put(exc)
+    finally:
+        if cursor is not None:
+            cursor.close()
+
+
+def decode_one(
+    bag: InputBag,
+    plan: Plan,
+    position: int,
+    log_time: int,
+    raw: bytes,
+    cursor: Optional[DepthCursor],
+    info_cache: Dict[int, Any],
+) -> Frame:
+    frame = Frame(position, log_time)
+    try:
+        frame.header, frame.rgb = decode_image(bag, plan.msgtype, raw)
+    except ValueError as exc:  # ImageConversionError included
+        frame.error = str(exc)
+    info_at = plan.info_for.get(position)
+    if info_at is not None and frame.error is None:
+        if info_at not in info_cache:
+            info_cache.clear()  # consecutive frames share one camera_info: keep just the last
+            try:
+                msg = bag.typestore.deserialize_cdr(plan.info.raw[info_at], CAMERA_INFO_TYPE)
+                info_cache[info_at] = to_rclpy(msg, bag.typestore)
+            except Exception:  # a garbled camera_info: this frame goes without one
+                info_cache[info_at] = None
+        frame.info = info_cache[info_at]
+    depth_at = plan.depth_for.get(position)
+    if cursor is not None and depth_at is not None:
+        raw_depth = cursor.take(depth_at)  # taken even for a skipped frame, so the buffer empties
+        if frame.error is None:
+            try:
+                depth_msg = to_rclpy(bag.typestore.deserialize_cdr(raw_depth, IMAGE_MSG), bag.typestore)
+                frame.depth = resize_nearest(depth_to_metres(depth_msg), frame.rgb.shape[:2])
+            except Exception as exc:  # a bad depth image costs the points, not the frame
+                frame.no_points = f"depth unusable: {describe(exc)}"
+    elif cursor is not None:
+        frame.no_points = "no depth image within the tolerance"
+    if cursor is not None and frame.info is None:  # no intrinsics, no points
+        frame.depth = None
+        frame.no_points = frame.no_points or "no camera_info"
+    return frame
