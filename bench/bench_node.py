@@ -32,19 +32,15 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.srv import SetParameters
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header, String
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "test")]  # the package of this checkout; the DDS tests' support module
+from ros_support import SpinningNode, start_node  # noqa: E402
+
 from ov_seg_ros.convert import message_to_rgb, to_image  # noqa: E402
 
 
@@ -64,14 +60,11 @@ def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(small[rows][:, cols] + rng.normal(0, 10, (height, width, 3)), 0, 255).astype(np.uint8)
 
 
-class Harness:
-    """Publisher of images and subscriber of outputs on its own rclpy context."""
+class Harness(SpinningNode):
+    """Publisher of images and subscriber of outputs on its own rclpy context, spun on a thread."""
 
     def __init__(self, domain: int, cameras: List[str]) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node("ov_seg_bench", context=self.context)
-        self.lock = threading.Lock()
+        super().__init__(domain, "ov_seg_bench")
         self.published: Dict[int, float] = {}  # stamp key -> time published (to every camera)
         self.latency: Dict[Tuple[str, int], float] = {}  # (camera, stamp key) -> labels received - published
         self.label_maps: List[tuple] = []  # (time received, dict)
@@ -89,16 +82,8 @@ class Harness:
                 Image, f"/ov_seg/{prefix}labels", lambda msg, c=camera: self._on_labels(c, msg), 10
             )
             self.pubs[camera] = self.node.create_publisher(Image, f"/bench/{prefix}image", 10)
-        self.params = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while not self.stop.is_set():
-            self.executor.spin_once(timeout_sec=0.02)
+        self.add_parameter_clients()
+        self.start(period=0.02)
 
     def _on_label_map(self, msg: String) -> None:
         with self.lock:
@@ -133,17 +118,8 @@ class Harness:
             return all((c, key) in self.latency for c in self.pubs)
 
     def set_vocabulary(self, names: List[str]) -> None:
-        param = Parameter("vocabulary", value=names).to_parameter_msg()
-        future = self.params.call_async(SetParameters.Request(parameters=[param]))
-        wait(future.done, 30)
-        assert future.result().results[0].successful, future.result().results[0].reason
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(2)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        result = self.set("vocabulary", names)
+        assert result.successful, result.reason
 
 
 def wait(predicate, timeout: float, period: float = 0.005) -> bool:
@@ -303,45 +279,28 @@ def camera_names(count: int) -> List[str]:
     return [""] if count == 1 else [f"cam{i}" for i in range(count)]
 
 
-def start_node(args: argparse.Namespace, domain: int, log_path: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "ROS_DOMAIN_ID": str(domain),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+def node_process(args: argparse.Namespace, domain: int, log_path: Path) -> subprocess.Popen:
+    params = {
+        "weights": args.weights,
+        "heads": args.heads,
+        "device": args.device,
+        "input_size": args.input_size,
+        "vocabulary": args.vocabulary,
+        "publish_overlay": False,
+        "qos_reliability": args.qos_reliability,
     }
-    cmd = [
-        sys.executable,
-        "-m",
-        "ov_seg_ros.node",
-        "--ros-args",
-        "-p",
-        f"weights:={args.weights}",
-        "-p",
-        f"heads:={args.heads}",
-        "-p",
-        f"device:={args.device}",
-        "-p",
-        f"input_size:={args.input_size}",
-        "-p",
-        f"vocabulary:=[{', '.join(args.vocabulary)}]",
-        "-p",
-        "publish_overlay:=false",
-        "-p",
-        f"qos_reliability:={args.qos_reliability}",
-    ]
+    cameras = camera_names(args.cameras)
     if args.cameras == 1:
-        cmd += ["-r", "image:=/bench/image"]
-    else:
-        cmd += ["-p", f"cameras:=[{', '.join(camera_names(args.cameras))}]"]
-        cmd += [a for c in camera_names(args.cameras) for a in ("-r", f"{c}/image:=/bench/{c}/image")]
-    return subprocess.Popen(cmd, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, env=env, cwd=REPO)
+        return start_node(log_path, domain, params, {"image": "/bench/image"})
+    return start_node(
+        log_path, domain, {**params, "cameras": cameras}, {f"{c}/image": f"/bench/{c}/image" for c in cameras}
+    )
 
 
 def run(args: argparse.Namespace) -> Dict[str, object]:
     domain = args.domain if args.domain is not None else os.getpid() % 100
     log_path = Path(tempfile.mkdtemp()) / "node.log"
-    node = start_node(args, domain, log_path)
+    node = node_process(args, domain, log_path)
     h = Harness(domain, camera_names(args.cameras))
     try:
         if not wait(lambda: h.label_maps or node.poll() is not None, 300) or node.poll() is not None:

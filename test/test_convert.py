@@ -1,10 +1,10 @@
 """sensor_msgs <-> numpy conversions on hand-built messages (numpy path; no DDS)."""
 
 import array
-import struct
 
 import numpy as np
 import pytest
+from image_support import bayer_mosaic, compressed_depth, encoded_bytes, packed_422
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
@@ -96,13 +96,6 @@ def yuv_to_rgb(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.clip(rgb, 0, 255)
 
 
-def packed_422(y: np.ndarray, u: np.ndarray, v: np.ndarray, order: str) -> np.ndarray:
-    """H x W luma and H x W/2 chroma -> H x W x 2 bytes in `order` ("UYVY" or "YUYV")."""
-    planes = {"Y0": y[:, 0::2], "Y1": y[:, 1::2], "U": u, "V": v}
-    names = ["U", "Y0", "V", "Y1"] if order == "UYVY" else ["Y0", "U", "Y1", "V"]
-    return np.stack([planes[n] for n in names], axis=-1).reshape(y.shape[0], -1, 2)
-
-
 @pytest.mark.parametrize(
     "encoding, order", [("yuv422", "UYVY"), ("uyvy", "UYVY"), ("yuv422_yuy2", "YUYV"), ("yuyv", "YUYV")]
 )
@@ -130,24 +123,6 @@ def test_yuv422_needs_even_width_and_two_bytes_per_pixel():
     msg.data = msg.data[:-2]
     with pytest.raises(ImageConversionError, match="data has 22 bytes"):
         convert.to_rgb(msg)
-
-
-# (row, column) of R, G, G, B in each 2x2 block, as the ROS encoding names them
-BAYER_SITES = {
-    "rggb": ("00", "01", "10", "11"),
-    "bggr": ("11", "01", "10", "00"),
-    "gbrg": ("10", "00", "11", "01"),
-    "grbg": ("01", "00", "11", "10"),
-}
-
-
-def bayer_mosaic(rgb: np.ndarray, pattern: str) -> np.ndarray:
-    """What a sensor with this colour filter array sees of `rgb`: one channel per pixel."""
-    mosaic = np.zeros(rgb.shape[:2], rgb.dtype)
-    for (r, c), channel in zip(BAYER_SITES[pattern], (0, 1, 1, 2), strict=True):
-        r, c = int(r), int(c)
-        mosaic[r::2, c::2] = rgb[r::2, c::2, channel]
-    return mosaic
 
 
 @pytest.mark.parametrize("bits", [8, 16])
@@ -193,14 +168,6 @@ def test_bayer_too_small_for_opencv_is_a_bad_image_not_a_crash():
 
 
 # --------------------------------------------------------------------------- compressed
-def encoded_bytes(pixels: np.ndarray, ext: str) -> bytes:
-    import cv2
-
-    ok, buffer = cv2.imencode(ext, pixels)
-    assert ok
-    return buffer.tobytes()
-
-
 @pytest.mark.parametrize(
     "fmt, given", [("rgb8; jpeg compressed bgr8", "bgr"), ("jpeg", "bgr"), ("bgr8; jpeg compressed rgb8", "rgb")]
 )
@@ -237,12 +204,6 @@ def test_corrupt_jpeg_raises_naming_the_problem(corrupt):
     msg = CompressedImage(format="rgb8; jpeg compressed bgr8", data=array.array("B", corrupt(good)))
     with pytest.raises(ImageConversionError, match="jpeg compressed"):
         convert.message_to_rgb(msg)
-
-
-def compressed_depth(pixels: np.ndarray, fmt: str, quant_a: float = 0.0, quant_b: float = 0.0) -> CompressedImage:
-    """What compressed_depth_image_transport publishes: a 12-byte header, then a 16-bit PNG."""
-    header = struct.pack("<iff", 0, quant_a, quant_b)
-    return CompressedImage(format=fmt, data=array.array("B", header + encoded_bytes(pixels, ".png")))
 
 
 def test_compressed_depth_16uc1_and_32fc1():

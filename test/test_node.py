@@ -7,95 +7,50 @@ fast on 2 CPU cores; the ros2 CLI test starts its own through `ros2 launch` on a
 import array
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
-from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pytest
-import rclpy
-from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
+from conftest import REPO, interrupt, random_image, ros_domain, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.srv import GetParameters, SetParameters
-from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
-from rclpy.parameter import Parameter, parameter_value_to_python
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_support import (
+    SEEDED_NODE,
+    START_TIMEOUT,
+    VOCAB,
+    SpinningNode,
+    StampedOutputs,
+    assert_same_labels,
+    engine_labels,
+    last_diagnostics,
+    launch_env,
+    make_image,
+    node_command,
+    requires_ros2_cli,
+    ros2_launch,
+    stamp_of,
+    start_node,
+    stop_launch,
+    wait_started,
+    wait_until,
+)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
 from ov_seg_ros import convert
 from ov_seg_ros.pointcloud import from_pointcloud2
 
-REPO = Path(__file__).resolve().parents[1]
 DOMAIN = ros_domain("node")
 CLI_DOMAIN = ros_domain("ros2_cli")
-VOCAB = ["floor", "door"]
 OUTPUTS = ("labels", "confidence", "objectness", "overlay", "camera_info")
 CLOUD = ("points",)
-START_TIMEOUT = 180.0  # node start: torch import + seeded CLIP + 2 classes × 80 prompts on 2 cores
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, period: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(period)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def make_image(pixels: np.ndarray, encoding: str, stamp: int, frame_id: str = "camera") -> Image:
-    """Pack pixels as a camera driver would (little-endian, no row padding)."""
-    data = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
-    height, width = pixels.shape[:2]
-    msg = Image(height=height, width=width, encoding=encoding, is_bigendian=0, step=data.nbytes // height)
-    msg.data = array.array("B", data.tobytes())
-    msg.header.stamp.sec, msg.header.stamp.nanosec = stamp, 500
-    msg.header.frame_id = frame_id
-    return msg
-
-
-def stamp_of(msg) -> int:
-    return msg.header.stamp.sec
-
-
-class SpinningNode:
-    """A test-side rclpy node on its own context, spun on a thread; `_start()` after the entities."""
-
-    def __init__(self, domain: int, name: str) -> None:
-        self.context = Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = Node(name, context=self.context)
-        self.lock = threading.Lock()
-
-    def _start(self) -> None:
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._spin, daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while not self._stop.is_set():
-            self.executor.spin_once(timeout_sec=0.05)
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-
-class Client(SpinningNode):
+class Client(StampedOutputs, SpinningNode):
     """Collects every output of the node and calls its parameter services. Subscriptions are
     created label map first, so the executor hands it over first."""
 
@@ -105,25 +60,17 @@ class Client(SpinningNode):
         latched = QoSProfile(
             depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
         )
-        self.node.create_subscription(String, "/ov_seg/label_map", self._keep("label_map"), latched)
+        self.node.create_subscription(String, "/ov_seg/label_map", self.keep(self.received, "label_map"), latched)
         for topic in OUTPUTS + CLOUD:
             kind = {"camera_info": CameraInfo, "points": PointCloud2}.get(topic, Image)
-            self.node.create_subscription(kind, f"/ov_seg/{topic}", self._keep(topic), 50)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep("diagnostics"), 10)
+            self.node.create_subscription(kind, f"/ov_seg/{topic}", self.keep(self.received, topic), 50)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.keep(self.received, "diagnostics"), 10)
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         self.image_pub = self.node.create_publisher(Image, "/test/image", reliable)
         self.info_pub = self.node.create_publisher(CameraInfo, "/test/camera_info", reliable)
         self.depth_pub = self.node.create_publisher(Image, "/test/depth", reliable)
-        self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
-        self.get_client = self.node.create_client(GetParameters, "/ov_seg/get_parameters")
-        self._start()
-
-    def _keep(self, topic: str) -> Callable:
-        def callback(msg) -> None:
-            with self.lock:
-                self.received.append((topic, msg))
-
-        return callback
+        self.add_parameter_clients()
+        self.start()
 
     # ------------------------------------------------------------------ reading
     def messages(self, topic: str) -> List:
@@ -137,12 +84,8 @@ class Client(SpinningNode):
     def label_maps(self) -> List[dict]:
         return [json.loads(m.data) for m in self.messages("label_map")]
 
-    def output(self, topic: str, stamp: int):
-        return next((m for m in self.messages(topic) if stamp_of(m) == stamp), None)
-
     def diagnostics(self) -> Dict[str, str]:
-        msgs = self.messages("diagnostics")
-        return {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
+        return last_diagnostics(self.messages("diagnostics"))
 
     # ------------------------------------------------------------------ writing
     def publish_and_wait(
@@ -161,60 +104,19 @@ class Client(SpinningNode):
                 time.sleep(0.05)
             self.image_pub.publish(msg)
             try:
-                return wait_until(lambda: self._outputs(topics, stamp_of(msg)), 5.0, "outputs")
+                return wait_until(lambda: self.outputs(topics, stamp_of(msg)), 5.0, "outputs")
             except AssertionError:
                 continue
         raise AssertionError(f"no {topics} for stamp {stamp_of(msg)} within {timeout} s")
-
-    def _outputs(self, topics: Sequence[str], stamp: int) -> Optional[Dict[str, object]]:
-        found = {t: self.output(t, stamp) for t in topics}
-        return found if all(v is not None for v in found.values()) else None
-
-    def _call(self, client, request, timeout: float = 30.0):
-        assert client.wait_for_service(timeout_sec=30), "parameter service not available"
-        future = client.call_async(request)
-        wait_until(future.done, timeout, f"{client.srv_name} reply")
-        return future.result()
-
-    def set(self, name: str, value, kind: Optional[Parameter.Type] = None):
-        param = Parameter(name, kind, value) if kind else Parameter(name, value=value)
-        reply = self._call(self.set_client, SetParameters.Request(parameters=[param.to_parameter_msg()]))
-        return reply.results[0]
-
-    def get(self, *names: str) -> List:
-        reply = self._call(self.get_client, GetParameters.Request(names=list(names)))
-        return [parameter_value_to_python(v) for v in reply.values]
 
 
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def node_process(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg") / "node.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ov_seg_ros.node",
-        "--ros-args",
-        "-p",
-        "weights:=seeded",
-        "-p",
-        "heads:=seeded",
-        "-p",
-        f"vocabulary:=[{', '.join(VOCAB)}]",
-        "-p",
-        "input_size:=0",
-        "-p",
-        "publish_points:=true",
-        "-r",
-        "image:=/test/image",
-        "-r",
-        "camera_info:=/test/camera_info",
-        "-r",
-        "depth:=/test/depth",
-    ]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
-    proc.log = log
+    params = {**SEEDED_NODE, "publish_points": True}
+    remaps = {"image": "/test/image", "camera_info": "/test/camera_info", "depth": "/test/depth"}
+    proc = start_node(log, DOMAIN, params, remaps)
     yield proc
     if proc.poll() is None:
         interrupt(proc, timeout=20)
@@ -225,10 +127,7 @@ def client(node_process):
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     c = Client(DOMAIN)
     try:
-        wait_until(
-            lambda: c.label_maps() or node_process.poll() is not None, START_TIMEOUT, "the node's first label map"
-        )
-        assert node_process.poll() is None, node_process.log.read_text()
+        wait_started(node_process, c.label_maps, "the node's first label map")
         yield c
     finally:
         c.close()
@@ -245,22 +144,6 @@ def vocab_for(segmenter):
         return cache[tuple(names)]
 
     return get
-
-
-def engine_labels(segmenter, rgb: np.ndarray, vocab, min_confidence: float = 0.0):
-    saved = segmenter.input_size
-    segmenter.configure(input_size=0)  # as the node runs here: native size
-    try:
-        result = segmenter.segment(rgb, vocabulary=vocab)
-    finally:
-        segmenter.input_size = saved
-    return result.label_image(min_confidence), result
-
-
-def assert_same_labels(node_labels: np.ndarray, expected: np.ndarray) -> None:
-    # Same code and weights in two processes; allow a stray argmax tie from thread scheduling.
-    assert node_labels.shape == expected.shape
-    assert np.mean(node_labels == expected) >= 0.995, (np.unique(node_labels), np.unique(expected))
 
 
 _stamps = iter(range(1000, 10**6))
@@ -563,18 +446,7 @@ def test_sigint_exits_cleanly(client, node_process):
 
 
 def test_missing_weights_is_a_clear_fatal_error(tmp_path):
-    cmd = [
-        sys.executable,
-        "-m",
-        "ov_seg_ros.node",
-        "--ros-args",
-        "-p",
-        f"weights:={tmp_path}/none.bin",
-        "-p",
-        "heads:=seeded",
-        "-r",
-        "__node:=ov_seg_missing",
-    ]
+    cmd = node_command({"weights": f"{tmp_path}/none.bin", "heads": "seeded"}, {"__node": "ov_seg_missing"})
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=ros_env(DOMAIN), cwd=REPO)
     assert done.returncode != 0
     text = done.stdout + done.stderr
@@ -582,21 +454,9 @@ def test_missing_weights_is_a_clear_fatal_error(tmp_path):
 
 
 # ------------------------------------------------------------------------------- ros2 CLI
-def stop_launch(launch: subprocess.Popen) -> str:
-    """Ctrl-C `ros2 launch` as a user would and return everything it printed."""
-    launch.send_signal(signal.SIGINT)
-    try:
-        return launch.communicate(timeout=40)[0]
-    except subprocess.TimeoutExpired:
-        launch.kill()
-        return launch.communicate()[0]
-
-
+@requires_ros2_cli
 def test_ros2_launch_param_set_topic_echo(tmp_path):
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
-    env = ros_env(CLI_DOMAIN)
-    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
+    env = launch_env(CLI_DOMAIN, tmp_path / "install")
 
     def ros2(*args: str, timeout: int = 30) -> str:
         done = subprocess.run(
@@ -618,28 +478,7 @@ def test_ros2_launch_param_set_topic_echo(tmp_path):
             timeout=15,
         )
 
-    launch = subprocess.Popen(
-        [
-            "timeout",
-            "-k",
-            "5",
-            "-s",
-            "INT",
-            "300",
-            "ros2",
-            "launch",
-            "ov_seg_ros",
-            "seg.launch.py",
-            "weights:=seeded",
-            "heads:=seeded",
-            "vocabulary:=[floor, door]",
-            "image:=/cli/image",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    launch = ros2_launch(env, "vocabulary:=[floor, door]", "image:=/cli/image")
     try:
         wait_until(
             lambda: '"2": "door"' in label_map() or launch.poll() is not None,

@@ -2,32 +2,33 @@
 of cameras that wait together segmented in one forward pass."""
 
 import os
-import shutil
-import subprocess
-import sys
 import time
 from typing import Dict, List
 
 import numpy as np
 import pytest
-from conftest import ament_prefix_path, interrupt, random_image, ros_domain, ros_env
+from conftest import interrupt, random_image, ros_domain
 from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.srv import SetParameters
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
-from test_node import (
-    REPO,
-    START_TIMEOUT,
+from ros_support import (
+    SEEDED_NODE,
     VOCAB,
     SpinningNode,
     assert_same_labels,
     engine_labels,
+    last_diagnostics,
+    launch_env,
     make_image,
+    requires_ros2_cli,
+    ros2_launch,
     stamp_of,
+    start_node,
     stop_launch,
+    wait_started,
     wait_until,
 )
+from sensor_msgs.msg import Image
 
 from ov_seg_ros import convert
 
@@ -46,17 +47,14 @@ class TwoCameraClient(SpinningNode):
         reliable = QoSProfile(depth=20, reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {c: self.node.create_publisher(Image, image_topic.format(camera=c), reliable) for c in CAMERAS}
         for c in CAMERAS:
-            self.node.create_subscription(Image, f"/ov_seg/{c}/labels", self._keep(self.labels[c]), 50)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
-        self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
-        self._start()
+            self.node.create_subscription(Image, f"/ov_seg/{c}/labels", self.keep(self.labels[c]), 50)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.keep(self.diagnostics), 10)
+        self.add_parameter_clients()
+        self.start()
 
-    def _keep(self, store: list):
-        def callback(msg) -> None:
-            with self.lock:
-                store.append(msg)
-
-        return callback
+    def subscribed(self) -> bool:
+        """The node subscribes to every camera's images."""
+        return all(p.get_subscription_count() for p in self.pubs.values())
 
     def label(self, camera: str, stamp: int):
         with self.lock:
@@ -64,44 +62,19 @@ class TwoCameraClient(SpinningNode):
 
     def diagnostic(self, key: str) -> int:
         with self.lock:
-            last = self.diagnostics[-1] if self.diagnostics else None
-        values = {kv.key: kv.value for kv in last.status[0].values} if last else {}
+            values = last_diagnostics(self.diagnostics)
         return int(values.get(key, 0))
 
 
 @pytest.fixture(scope="module")
 def two_cameras(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg_cameras") / "node.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ov_seg_ros.node",
-        "--ros-args",
-        "-p",
-        "weights:=seeded",
-        "-p",
-        "heads:=seeded",
-        "-p",
-        f"vocabulary:=[{', '.join(VOCAB)}]",
-        "-p",
-        "input_size:=0",
-        "-p",
-        f"cameras:=[{', '.join(CAMERAS)}]",
-        "-p",
-        "qos_reliability:=reliable",
-    ]
-    cmd += [arg for c in CAMERAS for arg in ("-r", f"{c}/image:=/mc/{c}/image")]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(CAMERAS_DOMAIN), cwd=REPO)
+    params = {**SEEDED_NODE, "cameras": CAMERAS, "qos_reliability": "reliable"}
+    proc = start_node(log, CAMERAS_DOMAIN, params, {f"{c}/image": f"/mc/{c}/image" for c in CAMERAS})
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     client = TwoCameraClient()
     try:
-        wait_until(
-            lambda: all(p.get_subscription_count() for p in client.pubs.values()) or proc.poll() is not None,
-            START_TIMEOUT,
-            "both camera subscriptions",
-        )
-        assert proc.poll() is None, log.read_text()
+        wait_started(proc, client.subscribed, "both camera subscriptions")
         yield client
     finally:
         client.close()
@@ -144,7 +117,7 @@ def test_label_info_per_camera_names_that_cameras_frame(two_cameras):
     for topic, store in infos.items():
         name = f"/ov_seg/{topic}/label_info" if topic else "/ov_seg/label_info"
         late.node.create_subscription(vision_msgs.LabelInfo, name, store.append, latched)
-    late._start()
+    late.start()
     try:
         wait_until(lambda: all(infos.values()), 10, "every LabelInfo topic")
     finally:
@@ -175,53 +148,23 @@ def test_cameras_waiting_together_share_a_forward_pass(two_cameras):
 
 
 def test_cameras_parameter_is_read_only(two_cameras):
-    param = Parameter("cameras", Parameter.Type.STRING_ARRAY, ["front"])
-    client = two_cameras.set_client
-    assert client.wait_for_service(timeout_sec=30)
-    future = client.call_async(SetParameters.Request(parameters=[param.to_parameter_msg()]))
-    wait_until(future.done, 30, "set_parameters reply")
-    result = future.result().results[0]
+    result = two_cameras.set("cameras", ["front"], Parameter.Type.STRING_ARRAY)
     assert not result.successful and "read-only" in result.reason
 
 
+@requires_ros2_cli
 def test_ros2_launch_maps_each_camera_from_a_topic_pattern(tmp_path):
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
     domain = ros_domain("cameras_launch")
-    env = ros_env(domain)
-    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
-    launch = subprocess.Popen(
-        [
-            "timeout",
-            "-k",
-            "5",
-            "-s",
-            "INT",
-            "300",
-            "ros2",
-            "launch",
-            "ov_seg_ros",
-            "seg.launch.py",
-            "weights:=seeded",
-            "heads:=seeded",
-            "vocabulary:=[floor, door]",
-            f"cameras:=[{', '.join(CAMERAS)}]",
-            "image:=/lc/{camera}/color/image_raw",
-            "qos_reliability:=reliable",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
+    launch = ros2_launch(
+        launch_env(domain, tmp_path / "install"),
+        "vocabulary:=[floor, door]",
+        f"cameras:=[{', '.join(CAMERAS)}]",
+        "image:=/lc/{camera}/color/image_raw",
+        "qos_reliability:=reliable",
     )
     client = TwoCameraClient(domain, "/lc/{camera}/color/image_raw")
     try:
-        wait_until(
-            lambda: all(p.get_subscription_count() for p in client.pubs.values()) or launch.poll() is not None,
-            START_TIMEOUT,
-            "the launched node's camera subscriptions",
-        )
-        assert launch.poll() is None
+        wait_started(launch, client.subscribed, "the launched node's camera subscriptions")
         image = random_image(48, 64, seed=5)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not all(client.label(c, 700) for c in CAMERAS):

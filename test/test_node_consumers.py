@@ -4,18 +4,26 @@ checked against the ~/labels of the same frame. One node process (seeded weights
 
 import json
 import os
-import subprocess
-import sys
 import time
-from typing import Callable, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
 import pytest
-from conftest import interrupt, random_image, ros_domain, ros_env
+from conftest import interrupt, random_image, ros_domain
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from ros_support import (
+    SEEDED_NODE,
+    VOCAB,
+    SpinningNode,
+    StampedOutputs,
+    engine_labels,
+    make_image,
+    start_node,
+    wait_started,
+    wait_until,
+)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
-from test_node import REPO, START_TIMEOUT, VOCAB, SpinningNode, engine_labels, make_image, stamp_of, wait_until
 
 from ov_seg_ros import convert
 from ov_seg_ros.objects import find_objects
@@ -42,60 +50,28 @@ TOPICS = {
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
-class ConsumerClient(SpinningNode):
+class ConsumerClient(StampedOutputs, SpinningNode):
     """Publishes image / camera_info / depth reliably; collects every output and the latched topics."""
 
     def __init__(self, domain: int = DOMAIN, name: str = "ov_seg_consumers_client") -> None:
         super().__init__(domain, name)
         self.received: Dict[str, List] = {t: [] for t in (*TOPICS, "label_map", "label_info")}
-        self.node.create_subscription(String, "/ov_seg/label_map", self._keep("label_map"), LATCHED)
-        self.node.create_subscription(vision_msgs.LabelInfo, "/ov_seg/label_info", self._keep("label_info"), LATCHED)
+        keep = {topic: self.keep(store) for topic, store in self.received.items()}
+        self.node.create_subscription(String, "/ov_seg/label_map", keep["label_map"], LATCHED)
+        self.node.create_subscription(vision_msgs.LabelInfo, "/ov_seg/label_info", keep["label_info"], LATCHED)
         for topic, kind in TOPICS.items():
-            self.node.create_subscription(kind, f"/ov_seg/{topic}", self._keep(topic), 20)
+            self.node.create_subscription(kind, f"/ov_seg/{topic}", keep[topic], 20)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.pubs = {
             t: self.node.create_publisher(k, f"/cons/{t}", reliable)
             for t, k in (("image", Image), ("camera_info", CameraInfo), ("depth", Image))
         }
-        from rcl_interfaces.srv import GetParameters, SetParameters
-
-        self.set_client = self.node.create_client(SetParameters, "/ov_seg/set_parameters")
-        self.get_client = self.node.create_client(GetParameters, "/ov_seg/get_parameters")
-        self._start()
-
-    def _keep(self, topic: str) -> Callable:
-        def callback(msg) -> None:
-            with self.lock:
-                self.received[topic].append(msg)
-
-        return callback
+        self.add_parameter_clients()
+        self.start()
 
     def messages(self, topic: str) -> List:
         with self.lock:
             return list(self.received[topic])
-
-    def output(self, topic: str, stamp: int):
-        return next((m for m in self.messages(topic) if stamp_of(m) == stamp), None)
-
-    def set(self, name: str, value, kind=None):
-        from rcl_interfaces.srv import SetParameters
-        from rclpy.parameter import Parameter
-
-        param = Parameter(name, kind, value) if kind else Parameter(name, value=value)
-        return self._call(self.set_client, SetParameters.Request(parameters=[param.to_parameter_msg()])).results[0]
-
-    def get(self, *names: str) -> List:
-        from rcl_interfaces.srv import GetParameters
-        from rclpy.parameter import parameter_value_to_python
-
-        reply = self._call(self.get_client, GetParameters.Request(names=list(names)))
-        return [parameter_value_to_python(v) for v in reply.values]
-
-    def _call(self, client, request):
-        assert client.wait_for_service(timeout_sec=30), "parameter service not available"
-        future = client.call_async(request)
-        wait_until(future.done, 30, f"{client.srv_name} reply")
-        return future.result()
 
     def frame(self, rgb: np.ndarray, depth_mm: np.ndarray, stamp: int, topics: Sequence[str]) -> Dict:
         """Send depth, camera_info and the image of one stamp; wait for `topics` of that stamp."""
@@ -108,47 +84,25 @@ class ConsumerClient(SpinningNode):
         self.pubs["depth"].publish(make_image(depth_mm, "16UC1", stamp, FRAME_ID))
         time.sleep(0.1)  # depth before image: the frame finds its depth in the buffer
         self.pubs["image"].publish(make_image(rgb, "rgb8", stamp, FRAME_ID))
-        return wait_until(lambda: self._all(topics, stamp), 60, f"{topics} of stamp {stamp}")
-
-    def _all(self, topics: Sequence[str], stamp: int):
-        found = {t: self.output(t, stamp) for t in topics}
-        return found if all(v is not None for v in found.values()) else None
+        return wait_until(lambda: self.outputs(topics, stamp), 60, f"{topics} of stamp {stamp}")
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg_consumers") / "node.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "ov_seg_ros.node",
-        "--ros-args",
-        "-p",
-        "weights:=seeded",
-        "-p",
-        "heads:=seeded",
-        "-p",
-        f"vocabulary:=[{', '.join(VOCAB)}]",
-        "-p",
-        "input_size:=0",
-        "-p",
-        "publish_points:=true",
-        "-p",
-        "qos_reliability:=reliable",
-        "-p",
-        "publish_overlay:=false",
-        "-p",
-        f"min_object_pixels:={MIN_PIXELS}",
-    ]
-    cmd += [arg for t in ("image", "camera_info", "depth") for arg in ("-r", f"{t}:=/cons/{t}")]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=ros_env(DOMAIN), cwd=REPO)
+    params = {
+        **SEEDED_NODE,
+        "publish_points": True,
+        "qos_reliability": "reliable",
+        "publish_overlay": False,
+        "min_object_pixels": MIN_PIXELS,
+    }
+    proc = start_node(log, DOMAIN, params, {t: f"/cons/{t}" for t in ("image", "camera_info", "depth")})
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
     c = ConsumerClient()
     c.log = log
     try:
-        wait_until(lambda: c.messages("label_info") or proc.poll() is not None, START_TIMEOUT, "the first LabelInfo")
-        assert proc.poll() is None, log.read_text()
+        wait_started(proc, lambda: c.messages("label_info"), "the first LabelInfo")
         yield c
     finally:
         c.close()
@@ -328,7 +282,7 @@ def test_organized_cloud_at_640x480(client):
     client.pubs["depth"].publish(make_image(depth, "16UC1", stamp, FRAME_ID))
     time.sleep(0.2)
     client.pubs["image"].publish(make_image(random_image(height, width, seed=3), "rgb8", stamp, FRAME_ID))
-    out = wait_until(lambda: client._all(("labels", "points"), stamp), 120, "640x480 outputs")
+    out = wait_until(lambda: client.outputs(("labels", "points"), stamp), 120, "640x480 outputs")
     client.pubs["camera_info"].publish(INFO)  # back to the small frames' intrinsics
     labels = convert.image_array(out["labels"])
     points = from_pointcloud2(out["points"]).reshape(height, width)

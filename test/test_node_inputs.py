@@ -5,8 +5,6 @@ come slower than the node's frame time, so (nearly) every one must come back as 
 and ~/objectness with its header; a corrupt JPEG among them is a counted bad frame, not a crash."""
 
 import array
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -14,14 +12,25 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import pytest
 import rclpy
-from conftest import ament_prefix_path, random_image, ros_domain, ros_env
+from conftest import random_image, ros_domain
 from diagnostic_msgs.msg import DiagnosticArray
+from image_support import bayer_mosaic, compressed_depth, packed_422
 from rclpy.context import Context
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_support import (
+    SpinningNode,
+    last_diagnostics,
+    launch_env,
+    make_image,
+    requires_ros2_cli,
+    ros2_launch,
+    stamp_of,
+    stop_launch,
+    wait_started,
+    wait_until,
+)
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
-from test_convert import bayer_mosaic, compressed_depth, packed_422
-from test_node import START_TIMEOUT, SpinningNode, make_image, stamp_of, stop_launch, wait_until
 
 from ov_seg_ros.camera_io import transport_topic
 from ov_seg_ros.pointcloud import from_pointcloud2
@@ -31,9 +40,7 @@ FRAMES = 5
 MIN_PERIOD = 0.5  # s between frames at least; the node takes 0.1-0.3 s per frame here at input_size 64
 OUTPUTS = ("labels", "confidence", "objectness")
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("ros2") is None, reason="ros2 CLI not installed (see shared/ros2-cli/README.md)"
-)
+pytestmark = requires_ros2_cli
 
 
 def yuyv(rgb: np.ndarray) -> np.ndarray:
@@ -78,16 +85,9 @@ class InputsClient(SpinningNode):
             for output in (*OUTPUTS, *(("points",) if points else ())) if prefix else ():
                 store = self.outputs.setdefault((name, output), [])
                 kind = PointCloud2 if output == "points" else Image
-                self.subs.append(self.node.create_subscription(kind, prefix + output, self._keep(store), reliable))
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._keep(self.diagnostics), 10)
-        self._start()
-
-    def _keep(self, store: list):
-        def callback(msg) -> None:
-            with self.lock:
-                store.append(msg)
-
-        return callback
+                self.subs.append(self.node.create_subscription(kind, prefix + output, self.keep(store), reliable))
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.keep(self.diagnostics), 10)
+        self.start()
 
     def matched(self) -> bool:
         """The node subscribes to every input and publishes to every output subscription here."""
@@ -104,40 +104,16 @@ class InputsClient(SpinningNode):
 
     def diagnostic(self, key: str) -> int:
         with self.lock:
-            last = self.diagnostics[-1] if self.diagnostics else None
-        values = {kv.key: kv.value for kv in last.status[0].values} if last else {}
+            values = last_diagnostics(self.diagnostics)
         return int(values.get(key, 0))
 
 
-def launch(tmp_path: Path, domain: int, *arguments: str) -> subprocess.Popen:
+def launch(tmp_path: Path, domain: int, *arguments: str):
     """`ros2 launch ov_seg_ros seg.launch.py` with seeded weights and a small input_size (the frames stay
     640x480 on the wire; a small network input keeps the node fast on 2 cores)."""
     params = tmp_path / "params.yaml"
     params.write_text("/**:\n  ros__parameters:\n    input_size: 64\n    vocabulary: [floor, door]\n")
-    env = ros_env(domain)
-    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path / "install")
-    return subprocess.Popen(
-        [
-            "timeout",
-            "-k",
-            "5",
-            "-s",
-            "INT",
-            "300",
-            "ros2",
-            "launch",
-            "ov_seg_ros",
-            "seg.launch.py",
-            "weights:=seeded",
-            "heads:=seeded",
-            f"params_file:={params}",
-            *arguments,
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    return ros2_launch(launch_env(domain, tmp_path / "install"), f"params_file:={params}", *arguments)
 
 
 class Nodes:
@@ -182,12 +158,7 @@ class Nodes:
 
     def wait_ready(self) -> None:
         for name, proc in self.procs.items():
-
-            def ready(client=self.clients[name], proc=proc) -> bool:
-                return client.matched() or proc.poll() is not None
-
-            wait_until(ready, START_TIMEOUT, f"the {name} node's topics")
-            assert proc.poll() is None, proc.communicate()[0][-3000:]
+            wait_started(proc, self.clients[name].matched, f"the {name} node's topics")
 
     def stop(self) -> Dict[str, str]:
         if not self.logs:

@@ -5,17 +5,26 @@ their own processes with and without the profile, 640x480 and 1280x720 rgb8.
 Measured here before the profile and auto QoS: a best-effort subscription received 0 of 10 640x480
 frames, so every case below failed with the old defaults."""
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
-from conftest import ament_prefix_path, ros_domain, ros_env
+from conftest import ros_domain
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_support import (
+    SpinningNode,
+    launch_env,
+    requires_ros2_cli,
+    ros2_launch,
+    stop_launch,
+    wait_started,
+    wait_until,
+)
 from sensor_msgs.msg import Image
-from test_node import START_TIMEOUT, SpinningNode, stop_launch, wait_until
+
+pytestmark = requires_ros2_cli
 
 DOMAIN = ros_domain("transport")
 TOPIC = "/tt/camera/image"
@@ -31,17 +40,11 @@ class Receiver(SpinningNode):
         super().__init__(DOMAIN, "transport_receiver")
         self.got: Dict[str, List[Image]] = {name: [] for name in OUTPUTS + ("confidence_best_effort",)}
         for name in OUTPUTS:
-            self.node.create_subscription(Image, f"/ov_seg/{name}", self._keep(name), 10)
+            self.node.create_subscription(Image, f"/ov_seg/{name}", self.keep(self.got[name]), 10)
         best_effort = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)
-        self.node.create_subscription(Image, "/ov_seg/confidence", self._keep("confidence_best_effort"), best_effort)
-        self._start()
-
-    def _keep(self, name: str):
-        def callback(msg: Image) -> None:
-            with self.lock:
-                self.got[name].append(msg)
-
-        return callback
+        keep_best_effort = self.keep(self.got["confidence_best_effort"])
+        self.node.create_subscription(Image, "/ov_seg/confidence", keep_best_effort, best_effort)
+        self.start()
 
     def stamps(self, name: str, first: int) -> List[int]:
         with self.lock:
@@ -54,42 +57,13 @@ class Receiver(SpinningNode):
 
 @pytest.fixture(scope="module")
 def launched(tmp_path_factory):
-    if shutil.which("ros2") is None:
-        pytest.skip("ros2 CLI not installed (see shared/ros2-cli/README.md)")
-    env = ros_env(DOMAIN)
-    env["AMENT_PREFIX_PATH"] = ament_prefix_path(tmp_path_factory.mktemp("transport") / "install")
+    env = launch_env(DOMAIN, tmp_path_factory.mktemp("transport") / "install")
     for variable in ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE"):
         env.pop(variable, None)
-    launch = subprocess.Popen(
-        [
-            "timeout",
-            "-k",
-            "5",
-            "-s",
-            "INT",
-            "600",
-            "ros2",
-            "launch",
-            "ov_seg_ros",
-            "seg.launch.py",
-            "weights:=seeded",
-            "heads:=seeded",
-            "vocabulary:=[floor, door]",
-            f"image:={TOPIC}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
+    launch = ros2_launch(env, "vocabulary:=[floor, door]", f"image:={TOPIC}", timeout=600)
     receiver = Receiver()
     try:
-        wait_until(
-            lambda: receiver.node.count_subscribers(TOPIC) or launch.poll() is not None,
-            START_TIMEOUT,
-            "the launched node's image subscription",
-        )
-        assert launch.poll() is None
+        wait_started(launch, lambda: receiver.node.count_subscribers(TOPIC), "the launched node's image subscription")
         yield receiver, env
     finally:
         receiver.close()
