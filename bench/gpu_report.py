@@ -51,6 +51,14 @@ def node_lines(results: Path) -> List[str]:
             f"{o['p50_ms']:.1f} / p95 {o['p95_ms']:.1f} ms; streaming {s['rate_hz']:g} Hz: "
             f"{st['fps_out']:g} frames/s out, p50 {st['p50_ms']:.1f} ms; {memory}"
         )
+    bag = load(results / "gpu_bag.json")
+    if bag:
+        offline, before, after = bag["ov_seg_bag"], bag.get("node_live_before"), bag.get("node_live_after")
+        live = ", ".join(f"{live['fps']:.1f}" for live in (before, after) if live)
+        lines.append(
+            f"ov-seg on a {bag['setup']['frames']}-frame {bag['setup']['size']} bag, batch "
+            f"{bag['setup']['batch_size']}: {offline['fps']:.1f} frames/s; live node at 30 Hz: {live} frames/s"
+        )
     return lines
 
 

@@ -3,6 +3,7 @@
 #   1. the CUDA-marked tests (reference fixtures on cuda fp32 within the CPU bar; fp16/bf16 vs fp32)
 #   2. the engine benchmark on cuda, fp32 and fp16, with batched throughput
 #   3. the node benchmark on cuda (real DDS on loopback), one and two cameras, when rclpy is importable
+#   4. ov-seg on a 100-frame 640x480 bag on cuda (batches of 8) next to the live node, when rosbags is
 # then one table of the figures (bench/gpu_report.py). Results: bench/results/gpu_*.json.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -22,8 +23,11 @@ if python -c "import rclpy" 2>/dev/null; then
   python bench/bench_node.py --device cuda --qos-reliability reliable --frames 30 --json "$R/gpu_node_1cam.json" || status=1
   python bench/bench_node.py --device cuda --qos-reliability reliable --frames 30 --cameras 2 \
     --json "$R/gpu_node_2cam.json" || status=1
+  if python -c "import rosbags" 2>/dev/null; then
+    python bench/bench_bag.py --device cuda --batch-size 8 --json "$R/gpu_bag.json" || status=1
+  fi
 else
-  echo "gpu-check: rclpy is not importable here, node benchmark skipped" >&2
+  echo "gpu-check: rclpy is not importable here, node and bag benchmarks skipped" >&2
 fi
 python bench/gpu_report.py "$R" || status=1
 exit $status
