@@ -20,6 +20,7 @@ TORCH_FREE = [
     "engine_options",
     "vocabulary",
     "cli",
+    "diagnostics",
 ]
 
 
