@@ -27,7 +27,8 @@ from .camera_io import CameraIO, Frame, qos
 from .diagnostics import Diagnostics, throttled
 from .frames import FrameStats, LatestSlot, Throttle
 from .label_topics import LabelTopics
-from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary, pruned_class_lists
+from .param_checks import parse_cameras, parse_vocabulary
+from .params import DEFAULTS, SPECS, changes_reason, descriptor, pruned_class_lists
 from .ros_session import exit_process, ros_session
 from .segmenter import Segmenter
 from .vocabulary import Vocabulary

@@ -21,6 +21,7 @@ TORCH_FREE = [
     "vocabulary",
     "cli",
     "diagnostics",
+    "param_checks",
 ]
 
 

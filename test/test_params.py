@@ -2,6 +2,7 @@
 
 import pytest
 
+from ov_seg_ros import param_checks as rules
 from ov_seg_ros import params as p
 
 
@@ -42,7 +43,7 @@ def test_defaults_are_valid():
     ],
 )
 def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
-    assert p.parse_vocabulary(value) == (names, None)
+    assert rules.parse_vocabulary(value) == (names, None)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +159,7 @@ def test_descriptors_carry_ranges_and_read_only():
     ],
 )
 def test_parse_cameras(value, names):
-    assert p.parse_cameras(value) == (names, None)
+    assert rules.parse_cameras(value) == (names, None)
 
 
 def test_params_module_does_not_import_rclpy():
