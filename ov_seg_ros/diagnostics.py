@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import resource
-from typing import Any, Callable, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List
 
 from .frames import FrameStats, Throttle
 
@@ -109,14 +109,15 @@ class Diagnostics:
                 logger.info(line)
             problems += camera.input_problems()
         for problem in problems:
-            throttled(self._throttle, logger.warning, problem)
+            if worth_logging(self._throttle, problem):
+                logger.warning(problem)
         return problems
 
 
-def throttled(throttle: Throttle, log: Callable[[str], Any], text: str) -> None:
-    """Log `text` unless the same kind of message (digits aside) was logged within the throttle period."""
-    if throttle.ready(re.sub(r"\d+", "#", text)):
-        log(text)
+def worth_logging(throttle: Throttle, text: str) -> bool:
+    """False when the same kind of message (digits aside) was logged within the throttle period. The
+    caller logs: rclpy ties a call site to one severity, so a shared logging helper would raise."""
+    return throttle.ready(re.sub(r"\d+", "#", text))
 
 
 def _header(stamp: Any) -> Any:

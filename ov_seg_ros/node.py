@@ -24,7 +24,7 @@ from rclpy.parameter import Parameter
 
 from . import convert
 from .camera_io import CameraIO, Frame, qos
-from .diagnostics import Diagnostics, throttled
+from .diagnostics import Diagnostics, worth_logging
 from .frames import FrameStats, LatestSlot, Throttle
 from .label_topics import LabelTopics
 from .param_checks import parse_cameras, parse_vocabulary
@@ -194,7 +194,8 @@ class OvSegNode(Node):
         return good
 
     def _error_throttled(self, text: str) -> None:
-        throttled(self._throttle, self.get_logger().error, text)  # one log per kind of problem per 5 s
+        if worth_logging(self._throttle, text):  # one log per kind of problem per 5 s
+            self.get_logger().error(text)
 
     # -------------------------------------------------------------------------- worker
     def _work(self) -> None:
