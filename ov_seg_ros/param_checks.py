@@ -26,7 +26,10 @@ Check = Callable[[str, Any], Reason]  # (parameter name, value) -> reason or Non
 
 def parse_names(value: Any, what: str = "vocabulary") -> Tuple[Optional[List[str]], Reason]:
     """A list of names from a string array, or one comma-separated string ("floor, door"), also
-    bracketed ("[floor, door]": what a launch file passes when it does not parse YAML)."""
+    bracketed ("[floor, door]": what a launch file passes when it does not parse YAML). None is an empty
+    list: what a params file's `targets: []` reaches the node as (an empty YAML list has no type)."""
+    if value is None:
+        return [], None
     if isinstance(value, str):
         if value.strip().startswith("[") and value.strip().endswith("]"):  # YAML list kept as a string
             value = value.strip()[1:-1]

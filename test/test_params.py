@@ -262,3 +262,9 @@ def test_seg_yaml_sets_every_parameter_to_its_default():
     for name, value in values.items():
         assert same_value(p.SPEC_BY_NAME[name], value), f"seg.yaml: {name}: {value!r}, spec {p.DEFAULTS[name]!r}"
         assert value != [], f"seg.yaml: {name}: an empty YAML list has no type in a ROS params file; use ''"
+
+
+def test_an_empty_list_from_a_params_file_is_an_empty_list():
+    # rclpy hands `targets: []` in a --params-file over as an unset parameter (None)
+    assert p.changes_reason(p.DEFAULTS, {"targets": None, "obstacle_classes": None, "cameras": None}) is None
+    assert "empty" in p.changes_reason(p.DEFAULTS, {"vocabulary": None})
