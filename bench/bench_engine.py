@@ -23,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ov_seg_ros import Segmenter
+from ov_seg_ros.diagnostics import peak_memory_mib
 from ov_seg_ros.segmenter import PRECISIONS
 
 SIZES = [(448, 448), (480, 640), (720, 1280)]
@@ -96,7 +97,7 @@ def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
                         "method": method,
                         "mode": mode,
                         **summarize(times),
-                        **seg.peak_memory_mib(),
+                        **peak_memory_mib(seg.device),
                     }
                 )
                 print(format_row(rows[-1]), flush=True)

@@ -1,7 +1,8 @@
 """ros2 launch ov_seg_ros seg.launch.py image:=/camera/color/image_raw [weights:=... device:=cuda]
 
-Starts the ov_seg node with config/seg.yaml (or params_file:=...); the arguments below override it
-only when given, so one params file serves several cameras. Several cameras on one model:
+Starts the ov_seg node with config/seg.yaml (or params_file:=...); the parameter arguments (those the
+spec table `ov_seg_ros.params` marks `launch`) override it only when given, so one params file serves
+several cameras. Several cameras on one model:
     ros2 launch ov_seg_ros seg.launch.py cameras:="[front, rear]" image:=/{camera}/color/image_raw
 remaps front/image to /front/color/image_raw and so on ({camera} is replaced per camera).
 """
@@ -15,18 +16,10 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-OVERRIDES = {  # launch argument -> parameter; '' means "as in the params file"
-    "device": "device",
-    "weights": "weights",
-    "heads": "heads",
-    "vocabulary": "vocabulary",
-    "publish_points": "publish_points",
-    "qos_reliability": "qos_reliability",
-    "cameras": "cameras",
-    "image_transport": "image_transport",
-    "depth_transport": "depth_transport",
-}
-YAML_VALUED = ("vocabulary", "publish_points", "cameras")
+from ov_seg_ros.params import LAUNCH_SPECS, launch_arguments
+
+# Parameter arguments come from the node's spec table (ParamSpec.launch): '' = as in the params file.
+OVERRIDES = {spec.name: spec for spec in LAUNCH_SPECS}
 INPUTS = ("image", "camera_info", "depth")
 
 
@@ -50,8 +43,8 @@ def remappings(cameras, topics):
 def _node(context, *args, **kwargs):
     arg = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
     overrides = {
-        param: yaml.safe_load(arg(name)) if name in YAML_VALUED else arg(name)
-        for name, param in OVERRIDES.items()
+        name: yaml.safe_load(arg(name)) if spec.yaml_valued else arg(name)
+        for name, spec in OVERRIDES.items()
         if arg(name) not in ("", "[]")
     }
     return [
@@ -86,16 +79,7 @@ def generate_launch_description() -> LaunchDescription:
         ("params_file", config, "YAML parameters file"),
         ("namespace", "", "namespace of the node"),
         ("node_name", "ov_seg", "name of the node"),
-        ("device", "", "torch device (cpu, cuda, cuda:0); '' = params file"),
-        ("weights", "", "OpenCLIP tag, checkpoint file or 'seeded'; '' = params file"),
-        ("heads", "", "CLIP-DINOiser heads checkpoint or 'seeded'; '' = params file"),
-        ("vocabulary", "", "class names, e.g. \"[floor, door, person]\"; '' = params file"),
-        ("publish_points", "", "true to publish ~/points from depth; '' = params file"),
-        ("qos_reliability", "", "auto, best_effort or reliable input subscriptions; '' = params file"),
-        ("cameras", "", "camera names served by one model, e.g. \"[front, rear]\"; '' = params file"),
-        ("image_transport", "", "raw, or compressed to read JPEG/PNG from <image>/compressed; '' = params file"),
-        ("depth_transport", "", "raw, or compressedDepth to read <depth>/compressedDepth; '' = params file"),
-    ]
+    ] + [(name, "", text) for name, text in launch_arguments()]
     return LaunchDescription(
         [DeclareLaunchArgument(name, default_value=default, description=text) for name, default, text in args]
         + [OpaqueFunction(function=_node)]

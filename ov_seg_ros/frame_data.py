@@ -14,7 +14,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from . import convert
 from .depth import depth_to_metres, resize_nearest
 from .objects import Boxes3D, Objects, boxes_3d, find_objects
-from .params import class_names
+from .param_checks import class_names
 from .pointcloud import TARGET_DTYPE, masked_points
 from .segmentation import Segmentation
 

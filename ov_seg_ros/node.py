@@ -9,7 +9,6 @@ first output made with it (both happen under `_publish_lock`). Per-camera topics
 from __future__ import annotations
 
 import concurrent.futures
-import re
 import signal
 import sys
 import threading
@@ -17,19 +16,19 @@ import time
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
 
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from std_msgs.msg import Header
 
 from . import convert
 from .camera_io import CameraIO, Frame, qos
+from .diagnostics import Diagnostics, worth_logging
 from .frames import FrameStats, LatestSlot, Throttle
 from .label_topics import LabelTopics
-from .params import DEFAULTS, SPECS, changes_reason, descriptor, parse_cameras, parse_vocabulary, pruned_class_lists
+from .param_checks import parse_cameras, parse_vocabulary
+from .params import DEFAULTS, SPECS, changes_reason, descriptor, pruned_class_lists
 from .ros_session import exit_process, ros_session
 from .segmenter import Segmenter
 from .vocabulary import Vocabulary
@@ -38,7 +37,6 @@ from .weights import WeightsNotFoundError
 NODE_NAME = "ov_seg"
 ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
 VOCABULARY_PARAMS = ("vocabulary", "background")
-STATUS_PERIOD = 10  # diagnostics ticks (s) between status lines in the log
 
 
 class StartupError(RuntimeError):
@@ -61,7 +59,7 @@ class OvSegNode(Node):
         self._encoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="ov_seg_vocab")
         self.segmenter = self._make_segmenter()
         self._vocab = self._first_vocabulary()
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics = Diagnostics(self, self._stats, self._throttle)
         cameras = parse_cameras(self._cfg["cameras"])[0] or [""]
         self._label_topics = LabelTopics(self, cameras, qos(1, True, latched=True))
         self._activate(self._vocab, time.monotonic())
@@ -73,7 +71,6 @@ class OvSegNode(Node):
         self._running = True
         self._worker = threading.Thread(target=self._work, name="ov_seg_worker", daemon=True)
         self._worker.start()
-        self._diagnostic_ticks = 0
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"ready: {len(self._vocab.names)} classes {list(self._vocab.names)} on "
@@ -197,12 +194,8 @@ class OvSegNode(Node):
         return good
 
     def _error_throttled(self, text: str) -> None:
-        if self._throttle.ready(re.sub(r"\d+", "#", text)):  # one log per kind of problem per 5 s
+        if worth_logging(self._throttle, text):  # one log per kind of problem per 5 s
             self.get_logger().error(text)
-
-    def _warn_throttled(self, text: str) -> None:
-        if self._throttle.ready(re.sub(r"\d+", "#", text)):
-            self.get_logger().warning(text)
 
     # -------------------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -250,58 +243,7 @@ class OvSegNode(Node):
 
     # ---------------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
-        counts = self._stats.snapshot()
-        latency = self._stats.latency_percentiles()
-        vocab = self._vocab
-        values = {
-            "frames_per_second": f"{self._stats.frames_per_second():.2f}",
-            "latency_p50_ms": f"{latency['p50'] * 1e3:.1f}",
-            "latency_p95_ms": f"{latency['p95'] * 1e3:.1f}",
-            **{
-                k: str(counts.get(k, 0))
-                for k in ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")
-            },
-            "device": str(self._cfg["device"]),
-            **{k: f"{v:.0f}" for k, v in self.segmenter.peak_memory_mib().items()},
-            "cameras": ", ".join(c.topic for c in self._cameras.values()),
-            "vocabulary_size": str(len(vocab.names)),
-            "vocabulary_version": str(vocab.version),
-            "vocabulary": ", ".join(vocab.names),
-        }
-        status = DiagnosticStatus(
-            level=DiagnosticStatus.OK,
-            name=f"{self.get_name()}: segmentation",
-            message="ok" if counts.get("processed") else "waiting for images",
-            hardware_id=str(self._cfg["device"]),
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
-        )
-        if counts.get("failed"):
-            status.level, status.message = DiagnosticStatus.WARN, "some frames failed (see log)"
-        problems = self._input_problems()
-        if problems:  # the reason and the fix, where a monitoring tool shows them
-            status.level, status.message = DiagnosticStatus.WARN, "; ".join(problems)
-        self._diag_pub.publish(DiagnosticArray(header=self._header_now(), status=[status]))
-        self._diagnostic_ticks += 1
-        if self._diagnostic_ticks % STATUS_PERIOD == 0 and counts.get("processed"):
-            self.get_logger().info(
-                f"{values['frames_per_second']} frames/s, latency p50 {values['latency_p50_ms']} ms "
-                f"p95 {values['latency_p95_ms']} ms; processed {values['processed']}, "
-                f"dropped {values['dropped']}, bad {values['bad_images']}"
-            )
-
-    def _input_problems(self) -> List[str]:
-        """Follow camera publishers (auto QoS) and report inputs that stay silent or lose frames."""
-        problems = []
-        for camera in self._cameras.values():
-            for line in camera.refresh_inputs():
-                self.get_logger().info(line)
-            problems += camera.input_problems()
-        for problem in problems:
-            self._warn_throttled(problem)
-        return problems
-
-    def _header_now(self) -> Header:
-        return Header(stamp=self.get_clock().now().to_msg())
+        self._diagnostics.publish(self._cfg, self.segmenter.device, self._vocab, self._cameras.values())
 
     # -------------------------------------------------------------------------- shutdown
     def close(self) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import resource
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -161,13 +160,6 @@ class Segmenter:
             for i, result in zip(indices, self._segment_stack([images[i] for i in indices], vocab, size), strict=True):
                 results[i] = result
         return results  # type: ignore[return-value]  # every index was filled
-
-    def peak_memory_mib(self) -> Dict[str, float]:
-        """Peak resident memory of this process and, on CUDA, peak memory allocated on the device."""
-        peak = {"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
-        if self.device.type == "cuda":
-            peak["device_peak_mib"] = torch.cuda.max_memory_allocated(self.device) / 2**20
-        return peak
 
     @contextlib.contextmanager
     def _precision(self) -> Iterator[None]:

@@ -28,6 +28,8 @@ TORCH_FREE = [
     "bag_frames",
     "bag_outputs",
     "bag_segment",
+    "diagnostics",
+    "param_checks",
 ]
 
 

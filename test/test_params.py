@@ -1,7 +1,12 @@
-"""Pure parameter validators and descriptors (no DDS)."""
+"""Pure parameter validators and descriptors (no DDS); README and config/seg.yaml against the specs."""
+
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 
+from ov_seg_ros import param_checks as rules
 from ov_seg_ros import params as p
 
 
@@ -42,7 +47,7 @@ def test_defaults_are_valid():
     ],
 )
 def test_parse_vocabulary_accepts_lists_and_comma_strings(value, names):
-    assert p.parse_vocabulary(value) == (names, None)
+    assert rules.parse_vocabulary(value) == (names, None)
 
 
 @pytest.mark.parametrize(
@@ -158,7 +163,7 @@ def test_descriptors_carry_ranges_and_read_only():
     ],
 )
 def test_parse_cameras(value, names):
-    assert p.parse_cameras(value) == (names, None)
+    assert rules.parse_cameras(value) == (names, None)
 
 
 def test_params_module_does_not_import_rclpy():
@@ -216,3 +221,50 @@ def test_pruned_class_lists_drop_removed_names_so_the_vocabulary_change_is_accep
 def test_consumer_parameters_are_validated(name, good, bad):
     assert p.changes_reason(p.DEFAULTS, {name: good}) is None
     assert p.changes_reason(p.DEFAULTS, {name: bad})
+
+
+# ------------------------------------------------- the other places that list the parameters
+REPO = Path(__file__).resolve().parents[1]
+
+
+def same_value(spec: p.ParamSpec, value) -> bool:
+    """A documented value is the default; name lists compare as parsed ("" and [] are both none)."""
+    if spec.dynamic_typing and value != spec.default:
+        return rules.parse_names(value, spec.name) == rules.parse_names(spec.default, spec.name)
+    return value == spec.default and type(value) is type(spec.default)
+
+
+def readme_parameter_rows():
+    """(names, default cells, runtime) of README's "### Parameters" table; a row may group names."""
+    text = (REPO / "README.md").read_text().split("### Parameters", 1)[1].split("\n#", 1)[0]
+    rows = [line.split(" | ") for line in text.splitlines() if line.startswith("| `")]
+    for cells in rows:
+        names = re.findall(r"`([^`]+)`", cells[0])
+        yield names, re.findall(r"`([^`]*)`", cells[1])[: len(names)], cells[2].strip()
+
+
+def test_readme_table_lists_exactly_the_specs_with_their_defaults():
+    documented = []
+    for names, defaults, runtime in readme_parameter_rows():
+        assert len(defaults) == len(names), names
+        for name, text in zip(names, defaults, strict=True):
+            spec = p.SPEC_BY_NAME.get(name)
+            assert spec is not None, f"README documents {name}, which is no parameter"
+            assert same_value(spec, yaml.safe_load(text)), f"README: {name} default {text}, spec {spec.default!r}"
+            assert runtime == ("read-only" if spec.read_only else "yes"), name
+        documented += names
+    assert sorted(documented) == sorted(p.DEFAULTS)
+
+
+def test_seg_yaml_sets_every_parameter_to_its_default():
+    values = yaml.safe_load((REPO / "config" / "seg.yaml").read_text())["/**"]["ros__parameters"]
+    assert sorted(values) == sorted(p.DEFAULTS)
+    for name, value in values.items():
+        assert same_value(p.SPEC_BY_NAME[name], value), f"seg.yaml: {name}: {value!r}, spec {p.DEFAULTS[name]!r}"
+        assert value != [], f"seg.yaml: {name}: an empty YAML list has no type in a ROS params file; use ''"
+
+
+def test_an_empty_list_from_a_params_file_is_an_empty_list():
+    # rclpy hands `targets: []` in a --params-file over as an unset parameter (None)
+    assert p.changes_reason(p.DEFAULTS, {"targets": None, "obstacle_classes": None, "cameras": None}) is None
+    assert "empty" in p.changes_reason(p.DEFAULTS, {"vocabulary": None})
