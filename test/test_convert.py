@@ -306,3 +306,25 @@ def test_resize_nearest_never_blends_depths():
     assert np.isnan(up[2:, 2:]).all() and (up[:2, :2] == 1.0).all()
     assert resize_nearest(depth, (2, 2)) is depth
     assert resize_nearest(up, (2, 2))[1, 0] == 3.0
+
+
+@pytest.mark.parametrize("encoding", ["rgb8", "bgr8", "rgba8", "bgra8", "mono8"])
+def test_cv_bridge_path_gives_the_numpy_result(encoding):
+    """Where cv_bridge is importable (a ROS installation; not on PyPI) to_rgb uses it for 8-bit colour:
+    it must give exactly what the numpy path gives."""
+    pytest.importorskip("cv_bridge", reason="cv_bridge is not installable from PyPI; runs in a ROS installation")
+    from ov_seg_ros import convert
+
+    channels = {"mono8": 1, "rgb8": 3, "bgr8": 3}.get(encoding, 4)
+    pixels = np.random.default_rng(3).integers(0, 256, (5, 7, channels), dtype=np.uint8).squeeze()
+    msg = convert.to_image(pixels[..., :3] if channels == 4 else pixels, "rgb8" if channels != 1 else "mono8")
+    msg.encoding = encoding
+    if channels == 4:
+        msg.data = pixels.tobytes()
+        msg.step = 7 * 4
+    bridged = convert.to_rgb(msg)
+    saved, convert._BRIDGE = convert._BRIDGE, None
+    try:
+        assert np.array_equal(bridged, convert.to_rgb(msg))
+    finally:
+        convert._BRIDGE = saved
