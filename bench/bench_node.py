@@ -399,9 +399,9 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=10.0, help="streaming duration (s)")
     p.add_argument(
         "--qos-reliability",
-        default="best_effort",
-        choices=["best_effort", "reliable"],
-        help="the node's image subscription (the bench publishes reliably)",
+        default="auto",
+        choices=["auto", "best_effort", "reliable"],
+        help="the node's qos_reliability (default: the node's own default, auto; the bench publishes reliably)",
     )
     p.add_argument("--cameras", type=int, default=1, help="cameras served by the one node")
     p.add_argument("--domain", type=int, default=None)
