@@ -20,7 +20,8 @@ from typing import Iterable, Optional, Sequence
 
 from .auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
-from .params import DEFAULTS  # the node's defaults, one source (torch-free, so --help stays instant)
+from .param_checks import parse_vocabulary, vocabulary_reason
+from .params import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
 
@@ -58,14 +59,39 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         default="",
         help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), 'seeded' or 'auto'",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
-    p.add_argument("--input-size", type=int, default=448, help="short side fed to the network; 0 = native")
-    p.add_argument("--method", default="clip_dinoiser", help="clip_dinoiser or maskclip")
-    p.add_argument(
-        "--min-confidence", type=float, default=0.0, help="pixels below this confidence get id 0 in the label PNG"
-    )
+    for name in ("device", "precision", "method", "input_size", "mode", "min_confidence"):
+        spec_option(p, name)
     add_bag_args(p)
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    names, reason = parse_vocabulary(args.classes)
+    reason = reason or vocabulary_reason(names, background=args.background)
+    if reason:
+        p.error(f"--classes: {reason}")
+    return args
+
+
+def spec_option(group: argparse._ActionsContainer, name: str) -> None:
+    """--name for the node parameter `name`: default, choices and help from its spec, and the value checked
+    by the parameter's own rule, so ov-seg, the node and the launch file accept exactly the same values."""
+    spec = SPEC_BY_NAME[name]
+
+    def checked(text: str) -> object:
+        try:
+            value = type(spec.default)(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a {type(spec.default).__name__}, got {text!r}") from None
+        reason = value_reason(name, value)
+        if reason:
+            raise argparse.ArgumentTypeError(reason)
+        return value
+
+    group.add_argument(
+        "--" + name.replace("_", "-"),
+        type=checked,
+        default=spec.default,
+        metavar="|".join(spec.choices) if spec.choices else None,
+        help=describe(spec).replace("%", "%%") + " (default: %(default)s)",
+    )
 
 
 def _positive(text: str) -> int:
@@ -99,35 +125,15 @@ def add_bag_args(p: argparse.ArgumentParser) -> None:
         help="registered depth (16UC1 mm / 32FC1 m) matched by stamp; "
         "writes <namespace>/points (needs --camera-info-topic)",
     )
-    g.add_argument(
-        "--depth-tolerance",
-        type=float,
-        default=DEFAULTS["depth_tolerance"],
-        help="largest image/depth stamp difference in seconds (default: %(default)s)",
-    )
-    g.add_argument(
-        "--point-stride",
-        type=_positive,
-        default=DEFAULTS["point_stride"],
-        help="every n-th pixel in each direction for points (default: %(default)s)",
-    )
-    g.add_argument(
-        "--max-depth",
-        type=float,
-        default=DEFAULTS["max_depth"],
-        help="depth beyond this (m) is left out of points (default: %(default)s)",
-    )
+    spec_option(g, "depth_tolerance")
+    spec_option(g, "point_stride")
+    spec_option(g, "max_depth")
     g.add_argument("--namespace", default="/ov_seg", help="output topic prefix (default: %(default)s)")
     g.add_argument(
         "--storage", choices=("mcap", "sqlite3"), default="mcap", help="output storage (default: %(default)s)"
     )
     g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
-    g.add_argument(
-        "--overlay-alpha",
-        type=float,
-        default=DEFAULTS["overlay_alpha"],
-        help="opacity of the label colours in the overlay (default: %(default)s)",
-    )
+    spec_option(g, "overlay_alpha")
     g.add_argument(
         "--copy-input",
         action="store_true",
@@ -177,12 +183,14 @@ def build_segmenter(args: argparse.Namespace, seg=None):
             weights=args.weights,
             heads=args.heads,
             device=args.device,
+            precision=args.precision,
             method=args.method,
-            input_size=args.input_size or None,
+            input_size=args.input_size,
+            mode=args.mode,
         )
     else:
-        seg.configure(method=args.method, input_size=args.input_size)
-    names = [n.strip() for n in args.classes.split(",") if n.strip()]
+        seg.configure(method=args.method, input_size=args.input_size, mode=args.mode)
+    names, _ = parse_vocabulary(args.classes)  # checked in parse_args: the node's one list rule
     seg.set_vocabulary(names, background=args.background)
     return seg, seeded
 

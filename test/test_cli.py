@@ -109,3 +109,23 @@ def test_output_stems_disambiguate_same_stem():
 
     stems = output_stems([Path("a.png"), Path("a.jpg"), Path("b.png")])
     assert stems == {Path("a.png"): "a_png", Path("a.jpg"): "a_jpg", Path("b.png"): "b"}
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--input-size", "8"], "at least 16"),
+        (["--method", "yolo"], "clip_dinoiser"),
+        (["--min-confidence", "1.5"], "[0.0, 1.0]"),
+        (["--point-stride", "0"], "point_stride"),
+        (["--classes", "Cup,cup"], "duplicate"),
+    ],
+)
+def test_options_are_checked_by_the_node_parameter_rules(argv, words, capsys):
+    """ov-seg refuses what the node's parameter service refuses, with the same reason, before loading anything."""
+    from ov_seg_ros.cli import parse_args
+
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["frame.png", "--classes", "floor", *argv])
+    assert exit_info.value.code == 2
+    assert words in capsys.readouterr().err
