@@ -94,9 +94,8 @@ def semantic_points(
         raise ValueError(f"focal lengths must be positive, got fx={fx} fy={fy}")
     sub = (slice(None, None, stride), slice(None, None, stride))
     z = depth_m[sub].astype(np.float32, copy=False)
-    with np.errstate(invalid="ignore"):
-        valid = np.isfinite(z) & (z > 0) & (z <= max_depth)
-    idx = np.flatnonzero(valid)  # flat indices + take(): several times faster than 2-D fancy indexing
+    # flat indices + take(): several times faster than 2-D fancy indexing
+    idx = np.flatnonzero(valid_depth(z, max_depth))
     rows, cols = np.divmod(idx, z.shape[1])
     z = z.ravel().take(idx)
     # per-column / per-row ray slopes, looked up instead of recomputed per point
@@ -107,11 +106,24 @@ def semantic_points(
     points["x"] = x_slope.take(cols) * z
     points["y"] = y_slope.take(rows) * z
     points["z"] = z
-    table = id_colors(label_map)  # the overlay's colours, UNKNOWN_COLOR for ids not in the map
+    confidence, objectness = (np.asarray(image)[sub].ravel().take(idx) for image in (confidence, objectness))
+    return _with_semantics(points, labels, confidence, objectness, label_map)
+
+
+def _with_semantics(
+    points: np.ndarray,
+    labels: np.ndarray,
+    confidence: np.ndarray,
+    objectness: np.ndarray,
+    label_map: Mapping[int, str],
+) -> np.ndarray:
+    """Fill the per-point label, its colour (the overlay's; UNKNOWN_COLOR for ids not in the map),
+    confidence and objectness of POINT_DTYPE points, whatever their layout (sparse or organised)."""
+    table = id_colors(label_map)
     points["rgb"] = pack_rgb(table).take(color_rows(labels, table))
     points["label"] = labels
-    points["confidence"] = np.asarray(confidence)[sub].ravel().take(idx)
-    points["objectness"] = np.asarray(objectness)[sub].ravel().take(idx)
+    points["confidence"] = confidence
+    points["objectness"] = objectness
     return points
 
 
@@ -150,12 +162,7 @@ def organized_points(
     points["x"] = ((np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx))[None, :] * z
     points["y"] = ((np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy))[:, None] * z
     points["z"] = z
-    table = id_colors(label_map)
-    points["rgb"] = pack_rgb(table).take(color_rows(label_image, table))
-    points["label"] = label_image
-    points["confidence"] = confidence
-    points["objectness"] = objectness
-    return points
+    return _with_semantics(points, np.asarray(label_image), confidence, objectness, label_map)
 
 
 def masked_points(
