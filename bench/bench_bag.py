@@ -26,7 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict
+from typing import Dict, List
 
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
@@ -65,6 +65,20 @@ def env() -> Dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
+def engine_flags(args: argparse.Namespace) -> List[str]:
+    """The engine settings ov-seg and the node benchmark share, spelled alike by both."""
+    return [
+        "--weights",
+        args.weights,
+        "--heads",
+        args.heads,
+        "--device",
+        args.device,
+        "--input-size",
+        str(args.input_size),
+    ]
+
+
 def run_ov_seg(args: argparse.Namespace, bag: Path, out: Path) -> Dict[str, float]:
     cmd = [
         sys.executable,
@@ -75,14 +89,7 @@ def run_ov_seg(args: argparse.Namespace, bag: Path, out: Path) -> Dict[str, floa
         str(out),
         "--classes",
         args.vocabulary,
-        "--weights",
-        args.weights,
-        "--heads",
-        args.heads,
-        "--device",
-        args.device,
-        "--input-size",
-        str(args.input_size),
+        *engine_flags(args),
         "--batch-size",
         str(args.batch_size),
     ]
@@ -120,14 +127,7 @@ def run_node(args: argparse.Namespace, tmp: Path) -> Dict[str, float]:
         "reliable",
         "--size",
         f"{args.height}x{args.width}",
-        "--input-size",
-        str(args.input_size),
-        "--weights",
-        args.weights,
-        "--heads",
-        args.heads,
-        "--device",
-        args.device,
+        *engine_flags(args),
         "--vocabulary",
         args.vocabulary,
         "--json",
