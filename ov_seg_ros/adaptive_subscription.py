@@ -2,7 +2,7 @@
 and which watches what arrives (silence while publishers exist, sequence gaps).
 
 The rule itself is `image_link.wanted_reliability`; this class only applies it to rclpy: it looks at
-the publishers' offered QoS once a second (`refresh`) and re-creates the subscription when the wanted
+the publishers' offered QoS once a second (its own timer) and re-creates the subscription when the wanted
 reliability changes, e.g. when a reliable-only camera appears or a best-effort one joins it.
 """
 
@@ -29,18 +29,23 @@ class AdaptiveSubscription:
         self.monitor = ArrivalMonitor()
         self.reliability: Optional[str] = None
         self._subscription = None
-        self._publishers = 0
+        self._offers: List[str] = []  # reliability offered by each publisher on the topic, last looked at
         self.refresh()
+        node.create_timer(1.0, self._follow_publishers)
 
-    def _offers(self) -> List[str]:
-        infos = self._node.get_publishers_info_by_topic(self.topic)
-        self._publishers = len(infos)
-        return ["reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort" for i in infos]
+    def _follow_publishers(self) -> None:
+        line = self.refresh()
+        if line:
+            self._node.get_logger().info(line)
 
     def refresh(self) -> Optional[str]:
         """Re-check the publishers; returns a log line when the subscription was re-created."""
-        wanted = wanted_reliability(self._setting, self._offers())
-        self.monitor.publishers(self._publishers, time.monotonic())
+        infos = self._node.get_publishers_info_by_topic(self.topic)
+        self._offers = [
+            "reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort" for i in infos
+        ]
+        wanted = wanted_reliability(self._setting, self._offers)
+        self.monitor.publishers(len(self._offers), time.monotonic())
         if wanted == self.reliability:
             return None
         previous, self.reliability = self.reliability, wanted
@@ -54,12 +59,12 @@ class AdaptiveSubscription:
         self._subscription = self._node.create_subscription(self._type, self.topic, self._on_message, qos)
         if previous is None:
             return None
-        return f"{self.topic}: subscription now {wanted} (publishers offer {', '.join(self._offers()) or 'none'})"
+        return f"{self.topic}: subscription now {wanted} (publishers offer {', '.join(self._offers) or 'none'})"
 
     def _on_message(self, msg: Any, info: Any) -> None:
         # Sequence numbers are per publisher and the info does not say which one sent the message,
         # so gaps only count while there is exactly one publisher (the usual camera).
-        sequence = info.get("publication_sequence_number") if self._publishers == 1 else None
+        sequence = info.get("publication_sequence_number") if len(self._offers) == 1 else None
         self.monitor.arrived(time.monotonic(), sequence=sequence)
         self._callback(msg)
 

@@ -118,10 +118,6 @@ class CameraIO:
     def topic(self) -> str:
         return self.inputs[0].topic
 
-    def refresh_inputs(self) -> List[str]:
-        """Follow publishers that came or went (auto QoS); log lines for re-created subscriptions."""
-        return [line for line in (s.refresh() for s in self.inputs) if line]
-
     def input_problems(self) -> List[str]:
         """Frames not arriving or lost in transport, on the image topic (the others are optional)."""
         return self.inputs[0].problems()

@@ -101,16 +101,11 @@ class Diagnostics:
             self._node.get_logger().info(status_line(values))
 
     def input_problems(self, cameras: Iterable[Any]) -> List[str]:
-        """Follow camera publishers (auto QoS) and report inputs that stay silent or lose frames."""
-        logger = self._node.get_logger()
-        problems: List[str] = []
-        for camera in cameras:
-            for line in camera.refresh_inputs():
-                logger.info(line)
-            problems += camera.input_problems()
+        """Inputs that stay silent or lose frames, each logged at most once per throttle period."""
+        problems = [problem for camera in cameras for problem in camera.input_problems()]
         for problem in problems:
             if worth_logging(self._throttle, problem):
-                logger.warning(problem)
+                self._node.get_logger().warning(problem)
         return problems
 
 
