@@ -32,10 +32,14 @@ class Frame:
     the latest-frame slot before that never cost a conversion."""
 
     camera: str
-    header: Any
     message: Union[Image, CompressedImage]
     received: float  # time.monotonic() at arrival, for latency
     rgb: Optional[np.ndarray] = None  # H x W x 3 uint8, set by the worker
+
+    @property
+    def header(self) -> Any:
+        """The input's header, which every output of the frame carries."""
+        return self.message.header
 
 
 @dataclass

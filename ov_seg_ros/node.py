@@ -177,7 +177,7 @@ class OvSegNode(Node):
     def _on_image(self, camera: CameraIO, msg: Any) -> None:
         """Subscription callback: only store the message; the worker converts the frames it takes."""
         self._stats.count("received")
-        if self._slot.put(Frame(camera.name, msg.header, msg, time.monotonic()), camera.name):
+        if self._slot.put(Frame(camera.name, msg, time.monotonic()), camera.name):
             self._stats.count("dropped")
 
     def _converted(self, frames: List[Frame]) -> List[Frame]:
