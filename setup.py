@@ -28,5 +28,5 @@ setup(
     # The ROS executables (`ros2 run ov_seg_ros ov_seg_node`) are the scripts/ files installed under
     # lib/ov_seg_ros above, their one location; the command-line tool `ov-seg` is a console script in
     # bin/, which is on PATH in a venv and in a sourced colcon workspace alike.
-    entry_points={"console_scripts": ["ov-seg = ov_seg_ros.cli:main"]},
+    entry_points={"console_scripts": ["ov-seg = ov_seg_ros.offline.cli:main"]},
 )

@@ -2,7 +2,7 @@
 """Offline throughput: `ov-seg` on a recorded bag next to the live node's frames/s, in the same run.
 
 Writes an MCAP bag of --frames 640x480 rgb8 images (10 Hz, smooth colour blobs), runs
-`python -m ov_seg_ros.cli BAG ...` on it as a user would and reads its closing summary (frames/s of the
+`python -m ov_seg_ros.offline.cli BAG ...` on it as a user would and reads its closing summary (frames/s of the
 frame loop, model loading excluded, and its split into waiting for frames / model / writing), and runs
 bench/bench_node.py (real DDS on loopback, reliable input) before and after it, reading its streaming
 frames/s out: the machine is shared and its speed drifts by the minute, so the node's two figures
@@ -83,7 +83,7 @@ def run_ov_seg(args: argparse.Namespace, bag: Path, out: Path) -> Dict[str, floa
     cmd = [
         sys.executable,
         "-m",
-        "ov_seg_ros.cli",
+        "ov_seg_ros.offline.cli",
         str(bag),
         "--out",
         str(out),

@@ -24,11 +24,11 @@ from sensor_msgs.msg import CameraInfo
 from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from ov_seg_ros import vision
-from ov_seg_ros.frame_data import FrameData
-from ov_seg_ros.outputs import OUTPUTS
-from ov_seg_ros.params import DEFAULT_VOCABULARY, DEFAULTS
-from ov_seg_ros.vocabulary import Vocabulary
+from ov_seg_ros.engine.vocabulary import Vocabulary
+from ov_seg_ros.messages import vision
+from ov_seg_ros.messages.frame_data import FrameData
+from ov_seg_ros.messages.outputs import OUTPUTS
+from ov_seg_ros.parameters.specs import DEFAULT_VOCABULARY, DEFAULTS
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 HEIGHT, WIDTH = 480, 640
@@ -86,7 +86,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
-    from ov_seg_ros.convert import to_image
+    from ov_seg_ros.messages.convert import to_image
 
     depth_msg = to_image(np.asarray(Image.open(DEMO / "depth_00.png")).astype(np.uint16), "16UC1")
     result = Result()

@@ -23,8 +23,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ov_seg_ros import Segmenter
-from ov_seg_ros.diagnostics import peak_memory_mib
-from ov_seg_ros.segmenter import PRECISIONS
+from ov_seg_ros.engine.segmenter import PRECISIONS
+from ov_seg_ros.node.diagnostics import peak_memory_mib
 
 SIZES = [(448, 448), (480, 640), (720, 1280)]
 VOCABULARY = ["floor", "wall", "door", "table", "chair", "person"]
@@ -132,7 +132,7 @@ def bench_batches(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
 def bench_against_reference(seg: Segmenter, args: argparse.Namespace) -> Dict:
     """Same 448×448 input, same weights, fp32: the upstream-style pass vs ours, alternating, outputs compared."""
     from bench.reference_impl import ReferencePath
-    from ov_seg_ros.weights import load_heads
+    from ov_seg_ros.engine.weights import load_heads
 
     reference = ReferencePath(seg.network.visual, load_heads(args.heads))
     for module in (reference.obj_proj, reference.bkg_decoder):

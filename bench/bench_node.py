@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "test")]  # the package of this checkout; the DDS tests' support module
 from ros_support import SpinningNode, start_node  # noqa: E402
 
-from ov_seg_ros.convert import message_to_rgb, to_image  # noqa: E402
+from ov_seg_ros.messages.convert import message_to_rgb, to_image  # noqa: E402
 
 
 def percentiles(values: List[float], digits: int = 1) -> Dict[str, float]:

@@ -20,8 +20,8 @@ from rclpy.serialization import serialize_message
 from std_msgs.msg import Header
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
-from ov_seg_ros.depth import metres_from_depth
-from ov_seg_ros.pointcloud import semantic_points, to_pointcloud2
+from ov_seg_ros.messages.depth import metres_from_depth
+from ov_seg_ros.messages.pointcloud import semantic_points, to_pointcloud2
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 FX = FY = 525.0

@@ -22,10 +22,10 @@ from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, installed or not
 from ov_seg_ros import Segmenter
-from ov_seg_ros.auto_weights import resolve_auto_weights
-from ov_seg_ros.depth import metres_from_depth
-from ov_seg_ros.pointcloud import semantic_points, unpack_rgb
-from ov_seg_ros.visualize import SEEDED_BANNER, draw_banner, load_font, objectness_to_rgb, render_overlay
+from ov_seg_ros.engine.auto_weights import resolve_auto_weights
+from ov_seg_ros.messages.depth import metres_from_depth
+from ov_seg_ros.messages.pointcloud import semantic_points, unpack_rgb
+from ov_seg_ros.messages.visualize import SEEDED_BANNER, draw_banner, load_font, objectness_to_rgb, render_overlay
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCABULARY = ["floor", "wall", "door", "box"]

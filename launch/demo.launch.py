@@ -20,7 +20,7 @@ from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ov_seg_ros.auto_weights import resolve_auto_weights, seeded_warning
+from ov_seg_ros.engine.auto_weights import resolve_auto_weights, seeded_warning
 
 SHARE = get_package_share_directory("ov_seg_ros")
 DEMO_NS = "demo"  # the player's topics: /demo/image, /demo/depth, /demo/camera_info

@@ -1,7 +1,7 @@
 """ros2 launch ov_seg_ros seg.launch.py image:=/camera/color/image_raw [weights:=... device:=cuda]
 
 Starts the ov_seg node with config/seg.yaml (or params_file:=...); the parameter arguments (those the
-spec table `ov_seg_ros.params` marks `launch`) override it only when given, so one params file serves
+spec table `ov_seg_ros.parameters.specs` marks `launch`) override it only when given, so one params file serves
 several cameras. Several cameras on one model:
     ros2 launch ov_seg_ros seg.launch.py cameras:="[front, rear]" image:=/{camera}/color/image_raw
 remaps front/image to /front/color/image_raw and so on ({camera} is replaced per camera).
@@ -16,7 +16,7 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ov_seg_ros.params import LAUNCH_SPECS, launch_arguments
+from ov_seg_ros.parameters.specs import LAUNCH_SPECS, launch_arguments
 
 # Parameter arguments come from the node's spec table (ParamSpec.launch): '' = as in the params file.
 OVERRIDES = {spec.name: spec for spec in LAUNCH_SPECS}

@@ -1,18 +1,21 @@
 """ov_seg_ros: open-vocabulary semantic segmentation (CLIP-DINOiser) with a ROS 2 shell.
 
-The engine (Segmenter) is importable without ROS; only the node, its per-camera topics (camera_io)
-and the demo player use rclpy.
-Exports load lazily, so torch-free modules (visualize, pointcloud, the demo player) start fast.
+Layers, imports going down only (test/test_layers.py enforces it; docs/architecture.md draws it):
+  engine/      numpy in, numpy out, torch inside, no ROS
+  parameters/  the parameter table and value rules every front-end shares
+  messages/    numpy over ROS message layouts, no torch
+  node/        the rclpy shell          offline/  ov-seg: image folders and recordings
+The engine's public API is exported here lazily, so torch-free modules start fast.
 """
 
 from importlib import import_module
 from typing import Any
 
 _EXPORTS = {
-    "Segmenter": "segmenter",
-    "Segmentation": "segmenter",
-    "Vocabulary": "vocabulary",
-    "WeightsNotFoundError": "weights",
+    "Segmenter": "engine.segmenter",
+    "Segmentation": "engine.segmentation",
+    "Vocabulary": "engine.vocabulary",
+    "WeightsNotFoundError": "engine.weights",
 }
 __all__ = list(_EXPORTS)
 

@@ -30,8 +30,8 @@ def main() -> None:
     import rclpy
     from rclpy.qos import QoSProfile, ReliabilityPolicy
 
-    from ov_seg_ros.convert import to_image
-    from ov_seg_ros.ros_session import exit_process, ros_session
+    from ov_seg_ros.messages.convert import to_image
+    from ov_seg_ros.node.ros_session import exit_process, ros_session
 
     with ros_session(transport=args.profile) as transport:
         print(transport, flush=True)

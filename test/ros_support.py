@@ -146,8 +146,8 @@ def ros_value(value) -> str:
 
 
 def node_command(params: Mapping[str, object], remaps: Optional[Mapping[str, str]] = None) -> List[str]:
-    """`python -m ov_seg_ros.node --ros-args -p name:=value ... -r from:=to ...`"""
-    cmd = [sys.executable, "-m", "ov_seg_ros.node", "--ros-args"]
+    """`python -m ov_seg_ros.node.ov_seg_node --ros-args -p name:=value ... -r from:=to ...`"""
+    cmd = [sys.executable, "-m", "ov_seg_ros.node.ov_seg_node", "--ros-args"]
     cmd += [arg for name, value in params.items() for arg in ("-p", f"{name}:={ros_value(value)}")]
     return cmd + [arg for old, new in (remaps or {}).items() for arg in ("-r", f"{old}:={new}")]
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from ov_seg_ros import auto_weights as aw
+from ov_seg_ros.engine import auto_weights as aw
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from PIL import Image
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from ov_seg_ros.cli import main
-from ov_seg_ros.output_bag import register_label_info
-from ov_seg_ros.pointcloud import POINT_DTYPE
+from ov_seg_ros.messages.pointcloud import POINT_DTYPE
+from ov_seg_ros.offline.cli import main
+from ov_seg_ros.offline.output_bag import register_label_info
 
 TS = get_typestore(Stores.ROS2_KILTED)
 assert register_label_info(TS) is None  # vision_msgs/LabelInfo from the installed vision_msgs .msg files
@@ -303,7 +303,7 @@ def test_truncated_bag_subprocess_exit_code_and_one_line(tmp_path):
     cut.write_bytes(mcap.read_bytes()[: mcap.stat().st_size // 2])
     out = tmp_path / "o"
     proc = subprocess.run(
-        [sys.executable, "-m", "ov_seg_ros.cli", str(cut), "--out", str(out), *SEEDED],
+        [sys.executable, "-m", "ov_seg_ros.offline.cli", str(cut), "--out", str(out), *SEEDED],
         capture_output=True,
         text=True,
         env=ros_env(0),
@@ -320,7 +320,7 @@ def test_ctrl_c_leaves_a_readable_bag_of_the_frames_done(tmp_path):
     bag = write_bag(tmp_path / "in", n=300, extras=False)
     out = tmp_path / "o"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "ov_seg_ros.cli", str(bag), "--out", str(out), *SEEDED],
+        [sys.executable, "-m", "ov_seg_ros.offline.cli", str(bag), "--out", str(out), *SEEDED],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=ros_env(0),
@@ -342,8 +342,8 @@ def test_ctrl_c_leaves_a_readable_bag_of_the_frames_done(tmp_path):
 
 
 def test_bag_defaults_are_the_node_defaults():
-    from ov_seg_ros.cli import parse_args
-    from ov_seg_ros.params import DEFAULTS
+    from ov_seg_ros.offline.cli import parse_args
+    from ov_seg_ros.parameters.specs import DEFAULTS
 
     args = parse_args(["recording.mcap", "--classes", "floor"])
     for name in ("depth_tolerance", "point_stride", "max_depth", "overlay_alpha"):

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ov_seg_ros.cli import main
-from ov_seg_ros.image_files import output_stems
-from ov_seg_ros.visualize import class_color
+from ov_seg_ros.messages.visualize import class_color
+from ov_seg_ros.offline.cli import main
+from ov_seg_ros.offline.image_files import output_stems
 
 SEEDED = ["--weights", "seeded", "--heads", "seeded", "--input-size", "64"]
 
@@ -123,7 +123,7 @@ def test_output_stems_disambiguate_same_stem():
 )
 def test_options_are_checked_by_the_node_parameter_rules(argv, words, capsys):
     """ov-seg refuses what the node's parameter service refuses, with the same reason, before loading anything."""
-    from ov_seg_ros.cli import parse_args
+    from ov_seg_ros.offline.cli import parse_args
 
     with pytest.raises(SystemExit) as exit_info:
         parse_args(["frame.png", "--classes", "floor", *argv])

@@ -8,9 +8,9 @@ from image_support import bayer_mosaic, compressed_depth, encoded_bytes, packed_
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
-from ov_seg_ros import convert
-from ov_seg_ros.convert import ImageConversionError
-from ov_seg_ros.depth import depth_to_metres, metres_from_depth, resize_nearest
+from ov_seg_ros.messages import convert
+from ov_seg_ros.messages.convert import ImageConversionError
+from ov_seg_ros.messages.depth import depth_to_metres, metres_from_depth, resize_nearest
 
 RNG = np.random.default_rng(0)
 RGB = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
@@ -313,7 +313,7 @@ def test_cv_bridge_path_gives_the_numpy_result(encoding):
     """Where cv_bridge is importable (a ROS installation; not on PyPI) to_rgb uses it for 8-bit colour:
     it must give exactly what the numpy path gives."""
     pytest.importorskip("cv_bridge", reason="cv_bridge is not installable from PyPI; runs in a ROS installation")
-    from ov_seg_ros import convert
+    from ov_seg_ros.messages import convert
 
     channels = {"mono8": 1, "rgb8": 3, "bgr8": 3}.get(encoding, 4)
     pixels = np.random.default_rng(3).integers(0, 256, (5, 7, channels), dtype=np.uint8).squeeze()

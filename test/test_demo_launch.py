@@ -30,7 +30,7 @@ def first_messages(domain: int, timeout: float) -> dict:
     from rclpy.node import Node
     from sensor_msgs.msg import Image, PointCloud2
 
-    from ov_seg_ros.ros_session import ros_session
+    from ov_seg_ros.node.ros_session import ros_session
 
     got = {}
     with ros_session(domain_id=domain, transport=False):

@@ -11,8 +11,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
-from ov_seg_ros.demo_player import FRAME_ID, DemoPlayer, default_demo_dir, load_camera_info, load_frames
-from ov_seg_ros.ros_session import ros_session
+from ov_seg_ros.node.demo_player import FRAME_ID, DemoPlayer, default_demo_dir, load_camera_info, load_frames
+from ov_seg_ros.node.ros_session import ros_session
 
 DEMO = Path(__file__).resolve().parents[1] / "demo"
 
@@ -87,8 +87,8 @@ def test_overlay_saver_writes_what_the_node_publishes(tmp_path):
     import numpy as np
     from PIL import Image as PILImage
 
-    from ov_seg_ros.convert import to_image
-    from ov_seg_ros.demo_player import OverlaySaver
+    from ov_seg_ros.messages.convert import to_image
+    from ov_seg_ros.node.demo_player import OverlaySaver
 
     with ros_session(domain_id=ros_domain("overlay_saver"), transport=False):
         node = rclpy.create_node("saver_test")

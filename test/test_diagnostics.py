@@ -4,8 +4,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from ov_seg_ros import diagnostics as d
-from ov_seg_ros.frames import FrameStats, Throttle
+from ov_seg_ros.node import diagnostics as d
+from ov_seg_ros.node.frames import FrameStats, Throttle
 
 
 def test_peak_memory_on_cpu_is_the_process_peak_only():

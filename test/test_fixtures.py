@@ -56,7 +56,7 @@ def test_background_rule_moves_the_same_patches_as_the_reference(engine):
 @pytest.fixture(scope="module")
 def reference(segmenter):
     from bench.reference_impl import ReferencePath
-    from ov_seg_ros.weights import HEAD_SHAPES, seeded_state_dict
+    from ov_seg_ros.engine.weights import HEAD_SHAPES, seeded_state_dict
 
     return ReferencePath(segmenter.network.visual, seeded_state_dict(HEAD_SHAPES))
 

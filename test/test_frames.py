@@ -2,7 +2,7 @@
 
 import threading
 
-from ov_seg_ros.frames import FrameStats, LatestSlot, Throttle
+from ov_seg_ros.node.frames import FrameStats, LatestSlot, Throttle
 
 
 def test_newer_frame_replaces_untaken_one_of_the_same_source():

@@ -1,6 +1,6 @@
 """The image link rules: which reliability `auto` picks, and when silence or loss is reported."""
 
-from ov_seg_ros.image_link import SILENCE_S, ArrivalMonitor, wanted_reliability
+from ov_seg_ros.node.image_link import SILENCE_S, ArrivalMonitor, wanted_reliability
 
 
 def test_auto_is_reliable_only_when_every_publisher_is():

@@ -12,7 +12,7 @@ spec = importlib.util.spec_from_file_location(
 seg_launch = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(seg_launch)
 
-from ov_seg_ros.params import LAUNCH_SPECS  # noqa: E402  (after the skip)
+from ov_seg_ros.parameters.specs import LAUNCH_SPECS  # noqa: E402  (after the skip)
 
 PLAIN = {"image": "/cam/image_raw", "camera_info": "/cam/camera_info", "depth": "/cam/depth"}
 PATTERN = {"image": "/{camera}/color/image_raw", "camera_info": "/{camera}/color/camera_info", "depth": "/cam/depth"}

@@ -1,44 +1,143 @@
-"""Layers import only what they need: the ROS shell's and the front-ends' modules load no torch, so
-parameter validation, message conversion and `ov-seg --help` stay fast and the engine loads once."""
+"""The layers of ov_seg_ros import only downwards (engine < parameters < messages < node | offline),
+and the ROS shell's and the front-ends' modules load no torch, so parameter validation, message
+conversion and `ov-seg --help` stay fast and the engine loads once.
 
+The rules are read from every module's source (function-local imports too), so a forbidden import
+fails here even on a code path no other test runs; `test_rules_catch_*` prove the checker can fail.
+"""
+
+import ast
 import subprocess
 import sys
+from pathlib import Path
+from typing import List
 
 import pytest
 
+PACKAGE = Path(__file__).resolve().parent.parent / "ov_seg_ros"
+LAYERS = ("engine", "parameters", "messages", "node", "offline")
+TORCH = ("torch", "torchvision", "open_clip")
+ROS = ("rclpy", "rosbags", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "rcl_interfaces")  # the engine uses none
+# engine modules that load torch when imported: the torch-free layers may use the others
+ENGINE_TORCH = ("model", "clip_layout", "text", "weights", "segmenter")
+
+# layer -> (external top-level packages it must not import, ov_seg_ros layers it must not import)
+FORBIDDEN = {
+    "engine": (ROS, ("parameters", "messages", "node", "offline")),
+    "parameters": (TORCH + ("rclpy", "rosbags"), ("messages", "node", "offline")),
+    "messages": (TORCH + ("rclpy", "rosbags"), ("node", "offline")),
+    "node": ((), ("offline",)),
+    "offline": ((), ("node",)),
+}
+
+
+def imported_modules(source: str, module: str) -> List[str]:
+    """Absolute names of everything `module` (dotted, e.g. ov_seg_ros.engine.model) imports."""
+    names = []
+    package = module.rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parent = ".".join(parts[: len(parts) - node.level + 1])
+                base = f"{parent}.{base}" if base else parent
+            names.append(base)
+            if base.startswith("ov_seg_ros"):  # `from .. import messages` imports the sub-package
+                names += [f"{base}.{alias.name}" for alias in node.names]
+    return names
+
+
+def violations(layer: str, module: str, source: str) -> List[str]:
+    external, layers = FORBIDDEN[layer]
+    found = []
+    for name in imported_modules(source, module):
+        parts = name.split(".")
+        if parts[0] in external:
+            found.append(f"{module} imports {name}")
+        if parts[0] == "ov_seg_ros" and len(parts) > 1 and parts[1] in layers:
+            found.append(f"{module} imports {name} (layer {parts[1]})")
+        torch_free = layer in ("parameters", "messages")
+        if torch_free and parts[:2] == ["ov_seg_ros", "engine"] and len(parts) > 2 and parts[2] in ENGINE_TORCH:
+            found.append(f"{module} imports {name}, which loads torch")
+    return found
+
+
+def package_modules():
+    for layer in LAYERS:
+        for path in sorted((PACKAGE / layer).rglob("*.py")):
+            rel = path.relative_to(PACKAGE.parent).with_suffix("")
+            yield layer, ".".join(rel.parts), path
+
+
+def test_every_module_is_in_a_layer():
+    loose = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
+    assert loose == [], f"modules outside the layer packages: {loose}"
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_layer_imports_only_downwards(layer):
+    found = []
+    for mod_layer, module, path in package_modules():
+        if mod_layer == layer:
+            found += violations(layer, module.removesuffix(".__init__"), path.read_text())
+    assert found == []
+
+
+def test_rules_catch_an_engine_module_importing_rclpy():
+    source = "import numpy\n\ndef f():\n    from rclpy.node import Node\n"
+    assert violations("engine", "ov_seg_ros.engine.model", source) == ["ov_seg_ros.engine.model imports rclpy.node"]
+
+
+def test_rules_catch_upward_and_sideways_imports():
+    assert violations("messages", "ov_seg_ros.messages.convert", "from ..node import ov_seg_node\n")
+    assert violations("messages", "ov_seg_ros.messages.convert", "from ..engine.segmenter import Segmenter\n")
+    assert violations("offline", "ov_seg_ros.offline.cli", "from ov_seg_ros.node.frames import Throttle\n")
+    assert violations("parameters", "ov_seg_ros.parameters.specs", "import torch\n")
+    assert violations("engine", "ov_seg_ros.engine.text", "from ..engine.vocabulary import Vocabulary\n") == []
+
+
 TORCH_FREE = [
-    "params",
-    "convert",
-    "pointcloud",
-    "visualize",
-    "camera_io",
-    "segmentation",
-    "outputs",
-    "frame_data",
-    "objects",
-    "image_link",
-    "engine_options",
-    "vocabulary",
-    "cli",
-    "image_files",
-    "depth",
-    "bag",
-    "output_bag",
-    "bag_plan",
-    "bag_frames",
-    "bag_outputs",
-    "bag_segment",
-    "diagnostics",
-    "param_checks",
+    "parameters.specs",
+    "parameters.checks",
+    "messages.convert",
+    "messages.pointcloud",
+    "messages.visualize",
+    "messages.outputs",
+    "messages.frame_data",
+    "messages.objects",
+    "messages.depth",
+    "engine.segmentation",
+    "engine.options",
+    "engine.vocabulary",
+    "engine.auto_weights",
+    "node.camera_io",
+    "node.image_link",
+    "node.diagnostics",
+    "offline.cli",
+    "offline.image_files",
+    "offline.input_bag",
+    "offline.output_bag",
+    "offline.plan",
+    "offline.decode",
+    "offline.outputs",
+    "offline.segment_bag",
 ]
+
+
+def loaded_after_import(module: str, watched: tuple) -> str:
+    code = f"import sys, ov_seg_ros.{module}; print([m for m in {watched!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-1000:]
+    return done.stdout.strip()
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)
 def test_module_loads_no_torch(module):
-    code = (
-        f"import sys, ov_seg_ros.{module}; "
-        "heavy = [m for m in ('torch', 'open_clip', 'ov_seg_ros.segmenter') if m in sys.modules]; "
-        "print(heavy); sys.exit(1 if heavy else 0)"
-    )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, f"ov_seg_ros.{module} loaded {done.stdout.strip()} {done.stderr[-500:]}"
+    assert loaded_after_import(module, ("torch", "open_clip", "ov_seg_ros.engine.segmenter")) == "[]"
+
+
+def test_engine_loads_no_ros():
+    assert loaded_after_import("engine.segmenter", ("rclpy", "rosbags", "sensor_msgs")) == "[]"

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ov_seg_ros.model import (
+from ov_seg_ros.engine.model import (
     CORRELATION_THRESHOLD,
     apply_background_rule,
     classify,
@@ -85,8 +85,8 @@ def test_open_clip_layout_change_is_a_clear_error():
     """An open_clip that builds the model differently fails at load, naming its version and the change."""
     import open_clip
 
-    from ov_seg_ros.clip_layout import UnsupportedOpenClipError, check_layout, layout_problems
-    from ov_seg_ros.weights import load_clip
+    from ov_seg_ros.engine.clip_layout import UnsupportedOpenClipError, check_layout, layout_problems
+    from ov_seg_ros.engine.weights import load_clip
 
     clip = load_clip("seeded")  # a private copy: the checks below mutate it
     assert layout_problems(clip) == []

@@ -41,8 +41,8 @@ from ros_support import (
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from ov_seg_ros import convert
-from ov_seg_ros.pointcloud import from_pointcloud2
+from ov_seg_ros.messages import convert
+from ov_seg_ros.messages.pointcloud import from_pointcloud2
 
 DOMAIN = ros_domain("node")
 CLI_DOMAIN = ros_domain("ros2_cli")

@@ -30,7 +30,7 @@ from ros_support import (
 )
 from sensor_msgs.msg import Image
 
-from ov_seg_ros import convert
+from ov_seg_ros.messages import convert
 
 CAMERAS_DOMAIN = ros_domain("cameras")
 CAMERAS = ("front", "rear")

@@ -25,9 +25,9 @@ from ros_support import (
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import String
 
-from ov_seg_ros import convert
-from ov_seg_ros.objects import find_objects
-from ov_seg_ros.pointcloud import from_pointcloud2
+from ov_seg_ros.messages import convert
+from ov_seg_ros.messages.objects import find_objects
+from ov_seg_ros.messages.pointcloud import from_pointcloud2
 
 vision_msgs = pytest.importorskip("vision_msgs.msg")
 

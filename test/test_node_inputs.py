@@ -32,8 +32,8 @@ from ros_support import (
 )
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from ov_seg_ros.camera_io import transport_topic
-from ov_seg_ros.pointcloud import from_pointcloud2
+from ov_seg_ros.messages.pointcloud import from_pointcloud2
+from ov_seg_ros.node.camera_io import transport_topic
 
 HEIGHT, WIDTH = 480, 640
 FRAMES = 5

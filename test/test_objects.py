@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ov_seg_ros.objects import boxes_3d, find_objects
+from ov_seg_ros.messages.objects import boxes_3d, find_objects
 
 
 def _scene():
@@ -92,7 +92,7 @@ def test_more_components_than_16_bits_hold_fall_back_and_too_many_objects_raise(
 
 
 def test_sortable_keys_keep_float_order_and_round_trip():
-    from ov_seg_ros.objects import _sortable, _unsortable
+    from ov_seg_ros.messages.objects import _sortable, _unsortable
 
     values = np.array([-np.inf, -3.5, -1e-30, -0.0, 0.0, 1e-30, 2.0, 7.25, np.inf], np.float32)
     keys = _sortable(values)

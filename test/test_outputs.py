@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from std_msgs.msg import Header
 
-from ov_seg_ros import params, vision
-from ov_seg_ros.frame_data import FrameData
-from ov_seg_ros.objects import boxes_3d, find_objects
-from ov_seg_ros.outputs import OUTPUTS, advertised, wanted
+from ov_seg_ros.messages import vision
+from ov_seg_ros.messages.frame_data import FrameData
+from ov_seg_ros.messages.objects import boxes_3d, find_objects
+from ov_seg_ros.messages.outputs import OUTPUTS, advertised, wanted
+from ov_seg_ros.parameters import specs as params
 
 NEEDS_DEPTH = {"points", "obstacles/points", "detections_3d", "targets/points"}
 
@@ -41,7 +42,7 @@ class _Result:
     def __init__(self, labels, confidence):
         self._labels, self.confidence = labels, confidence
         self.objectness_image = np.zeros(labels.shape, np.float32)
-        from ov_seg_ros.vocabulary import Vocabulary
+        from ov_seg_ros.engine.vocabulary import Vocabulary
 
         self.vocabulary = Vocabulary(names=("floor", "chair"), background=True, embeddings=None)
 
@@ -108,10 +109,10 @@ import sys
 sys.modules["vision_msgs"] = sys.modules["vision_msgs.msg"] = None  # import fails as if not installed
 import rclpy
 from rclpy.node import Node
-from ov_seg_ros import params
-from ov_seg_ros.camera_io import qos
-from ov_seg_ros.label_topics import LabelTopics
-from ov_seg_ros.outputs import advertised
+from ov_seg_ros.parameters import specs as params
+from ov_seg_ros.node.camera_io import qos
+from ov_seg_ros.node.label_topics import LabelTopics
+from ov_seg_ros.messages.outputs import advertised
 print(sorted(o.suffix for o in advertised({**params.DEFAULTS, "publish_points": True})))
 rclpy.init()
 node = Node("no_vision_msgs")

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ov_seg_ros import param_checks as rules
-from ov_seg_ros import params as p
+from ov_seg_ros.parameters import checks as rules
+from ov_seg_ros.parameters import specs as p
 
 
 def test_defaults_are_valid():
@@ -170,7 +170,9 @@ def test_params_module_does_not_import_rclpy():
     import subprocess
     import sys
 
-    code = "import sys, ov_seg_ros.params as p; p.changes_reason(p.DEFAULTS, {}); print('rclpy' in sys.modules)"
+    code = (
+        "import sys, ov_seg_ros.parameters.specs as p; p.changes_reason(p.DEFAULTS, {}); print('rclpy' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -6,7 +6,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import PointField
 from std_msgs.msg import Header
 
-from ov_seg_ros.pointcloud import (
+from ov_seg_ros.messages.pointcloud import (
     POINT_DTYPE,
     XYZ_DTYPE,
     from_pointcloud2,
@@ -16,7 +16,7 @@ from ov_seg_ros.pointcloud import (
     to_pointcloud2,
     unpack_rgb,
 )
-from ov_seg_ros.visualize import UNKNOWN_COLOR, class_color, colorize, render_overlay
+from ov_seg_ros.messages.visualize import UNKNOWN_COLOR, class_color, colorize, render_overlay
 
 H, W = 48, 64
 FX, FY, CX, CY = 50.0, 60.0, 31.5, 23.5

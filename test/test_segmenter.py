@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import random_image
 
-from ov_seg_ros.segmenter import resized_shape, slide_windows
+from ov_seg_ros.engine.segmenter import resized_shape, slide_windows
 
 
 @pytest.fixture(scope="module")

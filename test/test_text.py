@@ -3,7 +3,7 @@
 import open_clip
 import torch
 
-from ov_seg_ros.text import TEMPLATES, encode_text_truncated
+from ov_seg_ros.engine.text import TEMPLATES, encode_text_truncated
 
 
 def test_truncated_context_equals_full_encode_text(segmenter):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from ov_seg_ros.visualize import (
+from ov_seg_ros.messages.visualize import (
     BACKGROUND_COLOR,
     PALETTE,
     SEEDED_BANNER,
@@ -134,7 +134,7 @@ def test_objectness_colormap_is_monotone_in_brightness():
 
 
 def test_label_map_document_is_one_format_for_node_and_cli():
-    from ov_seg_ros.visualize import label_map_document
+    from ov_seg_ros.messages.visualize import label_map_document
 
     doc = label_map_document({0: "background", 2: "door", 1: "floor"}, 7, encoding="mono8")
     assert list(doc)[:3] == ["0", "1", "2"] and doc["2"] == "door"

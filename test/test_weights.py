@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from ov_seg_ros.weights import HEAD_SHAPES, WeightsNotFoundError, load_clip, load_heads, seeded_tensor
+from ov_seg_ros.engine.weights import HEAD_SHAPES, WeightsNotFoundError, load_clip, load_heads, seeded_tensor
 
 KEYS = Path(__file__).parent / "fixtures" / "clip_vit_b16_keys.json"
 
@@ -79,7 +79,7 @@ def test_uncached_pretrained_tag_fails_offline_with_instructions(tmp_path):
     """A real tag with an empty, offline cache: a clear error, and no network access."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path), XDG_CACHE_HOME=str(tmp_path))
     code = (
-        "from ov_seg_ros.weights import load_clip, WeightsNotFoundError\n"
+        "from ov_seg_ros.engine.weights import load_clip, WeightsNotFoundError\n"
         "try:\n load_clip('laion2b_s34b_b88k')\n"
         "except WeightsNotFoundError as e:\n print('ERROR', e)\n"
     )

@@ -11,7 +11,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
+from ..messages.visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 

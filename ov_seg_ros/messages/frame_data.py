@@ -11,12 +11,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
+from ..engine.segmentation import Segmentation
+from ..parameters.checks import class_names
 from . import convert
 from .depth import depth_to_metres, resize_nearest
 from .objects import Boxes3D, Objects, boxes_3d, find_objects
-from .param_checks import class_names
 from .pointcloud import TARGET_DTYPE, masked_points
-from .segmentation import Segmentation
 
 
 class FrameData:

@@ -6,14 +6,13 @@ from __future__ import annotations
 import argparse
 from typing import Any, Optional
 
-from . import convert
-from .bag import CAMERA_INFO_TYPE
-from .bag_frames import IMAGE_MSG, Frame
-from .label_topics import label_map_json
+from ..messages import convert
+from ..messages.pointcloud import semantic_points, to_pointcloud2
+from ..messages.visualize import SEEDED_BANNER, label_map_json, render_overlay
+from .decode import IMAGE_MSG, Frame
+from .input_bag import CAMERA_INFO_TYPE
 from .msg_bridge import from_rclpy
 from .output_bag import OutputBag, register_label_info
-from .pointcloud import semantic_points, to_pointcloud2
-from .visualize import SEEDED_BANNER, render_overlay
 
 
 class Outputs:

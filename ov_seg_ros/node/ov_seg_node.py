@@ -22,17 +22,17 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from . import convert
+from ..engine.segmenter import Segmenter
+from ..engine.vocabulary import Vocabulary
+from ..engine.weights import WeightsNotFoundError
+from ..messages import convert
+from ..parameters.checks import parse_cameras, parse_vocabulary
+from ..parameters.specs import DEFAULTS, SPECS, changes_reason, descriptor, pruned_class_lists
 from .camera_io import CameraIO, Frame, qos
 from .diagnostics import Diagnostics, worth_logging
 from .frames import FrameStats, LatestSlot, Throttle
 from .label_topics import LabelTopics
-from .param_checks import parse_cameras, parse_vocabulary
-from .params import DEFAULTS, SPECS, changes_reason, descriptor, pruned_class_lists
 from .ros_session import exit_process, ros_session
-from .segmenter import Segmenter
-from .vocabulary import Vocabulary
-from .weights import WeightsNotFoundError
 
 NODE_NAME = "ov_seg"
 ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames

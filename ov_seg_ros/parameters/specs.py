@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from . import param_checks as rules
-from .engine_options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES
-from .image_link import RELIABILITY_SETTINGS
-from .param_checks import CLASS_LISTS, LABEL_ENCODINGS, Check, Reason
+from ..engine.options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES
+from . import checks as rules
+from .checks import CLASS_LISTS, LABEL_ENCODINGS, RELIABILITY_SETTINGS, Check, Reason
 
 PRECISIONS = PRECISION_NAMES
 IMAGE_TRANSPORTS = ("raw", "compressed")

@@ -21,7 +21,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 
-from .convert import ImageConversionError, to_image, to_rgb
+from ..messages.convert import ImageConversionError, to_image, to_rgb
 from .ros_session import exit_process, ros_session
 
 FRAME_ID = "camera_color_optical_frame"

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
-from .bag import CAMERA_INFO_TYPE, BagError, InputBag, StampMatcher, TopicIndex
+from .input_bag import CAMERA_INFO_TYPE, BagError, InputBag, StampMatcher, TopicIndex
 
 DEPTH_TYPES = ("sensor_msgs/msg/Image",)
 

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
-from .bag import InputBag
-from .bag_frames import END, Frame, decode_frames
-from .bag_outputs import Outputs
-from .bag_plan import Plan, make_plan
+from .decode import END, Frame, decode_frames
+from .input_bag import InputBag
 from .output_bag import OutputBag, size_of
+from .outputs import Outputs
+from .plan import Plan, make_plan
 
 
 @dataclass

@@ -13,11 +13,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from . import convert
-from .bag import CAMERA_INFO_TYPE, BagError, InputBag, describe
-from .bag_plan import Plan
-from .depth import depth_to_metres, resize_nearest
+from ..messages import convert
+from ..messages.depth import depth_to_metres, resize_nearest
+from .input_bag import CAMERA_INFO_TYPE, BagError, InputBag, describe
 from .msg_bridge import to_rclpy
+from .plan import Plan
 
 IMAGE_MSG = "sensor_msgs/msg/Image"
 END = object()  # end of the decoded stream

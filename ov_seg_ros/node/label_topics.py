@@ -11,20 +11,14 @@ camera). Where vision_msgs is missing LabelInfo is off and the node logs once wh
 
 from __future__ import annotations
 
-import json
 from typing import Any, Dict, Mapping, Optional, Sequence
 
 from rclpy.node import Node
 from std_msgs.msg import Header, String
 
-from . import vision
-from .visualize import label_map_document
-from .vocabulary import Vocabulary
-
-
-def label_map_json(vocab: Vocabulary, encoding: str) -> str:
-    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
-    return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
+from ..engine.vocabulary import Vocabulary
+from ..messages import vision
+from ..messages.visualize import label_map_json
 
 
 class LabelTopics:

@@ -18,7 +18,7 @@ from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import get_types_from_msg
 from rosbags.typesys.store import Typestore
 
-from .bag import BagError, describe
+from .input_bag import BagError, describe
 
 LABEL_INFO_TYPE = "vision_msgs/msg/LabelInfo"
 

@@ -16,11 +16,11 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from ..engine.segmentation import Segmentation
+from ..messages.frame_data import FrameData
+from ..messages.outputs import advertised, wanted
+from ..parameters.specs import DEFAULTS
 from .adaptive_subscription import AdaptiveSubscription
-from .frame_data import FrameData
-from .outputs import advertised, wanted
-from .params import DEFAULTS
-from .segmentation import Segmentation
 
 DEPTH_BUFFER = 30  # depth images kept for stamp matching (1 s at 30 Hz)
 

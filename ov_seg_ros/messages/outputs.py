@@ -15,11 +15,11 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
+from ..engine.auto_weights import SEEDED
+from ..engine.segmentation import Segmentation
 from . import convert, vision
-from .auto_weights import SEEDED
 from .frame_data import FrameData
 from .pointcloud import masked_points, organized_points, semantic_points, to_pointcloud2
-from .segmentation import Segmentation
 from .visualize import SEEDED_BANNER, render_overlay
 
 Config = Dict[str, Any]

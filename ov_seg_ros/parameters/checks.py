@@ -11,8 +11,11 @@ import math
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .engine_options import check_input_size
-from .vocabulary import vocabulary_error
+from ..engine.options import check_input_size
+from ..engine.vocabulary import vocabulary_error
+
+# Image QoS: `auto` follows the publishers (ov_seg_ros.node.image_link holds that rule).
+RELIABILITY_SETTINGS = ("auto", "best_effort", "reliable")
 
 # Label id 0 is background/unlabelled, so an encoding holding N ids carries N - 1 classes.
 LABEL_ENCODINGS: Dict[str, int] = {"mono16": 65535, "mono8": 255}

@@ -2,12 +2,12 @@
 
 Per image: <stem>_labels.png (16-bit ids, as ~/labels), <stem>_overlay.png (colours + legend, as
 ~/overlay), <stem>_objectness.png (viridis) and <stem>_labels.json (ids -> names and colours, as
-~/label_map) (see ov_seg_ros/image_files.py). An unreadable file is reported and skipped; the exit code
+~/label_map) (see ov_seg_ros/offline/image_files.py). An unreadable file is reported and skipped; the exit code
 is 1 if any file failed.
 
 A rosbag2 recording (a folder with metadata.yaml, or one .mcap / .db3 file) is segmented into a new
 rosbag2 under --out: the node's topics under --namespace, each message with its frame's header and log
-time (see ov_seg_ros/bag_segment.py). Malformed frames are skipped and counted (exit code 0); an
+time (see ov_seg_ros/offline/segment_bag.py). Malformed frames are skipped and counted (exit code 0); an
 unreadable bag, an unknown topic or an existing output is one error line and exit code 2.
 """
 
@@ -18,10 +18,10 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from .auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from ..parameters.checks import parse_vocabulary, vocabulary_reason
+from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
-from .param_checks import parse_vocabulary, vocabulary_reason
-from .params import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
 
@@ -172,7 +172,7 @@ def build_segmenter(args: argparse.Namespace, seg=None):
     """Segmenter with the vocabulary set; weights errors propagate (the caller prints them).
 
     A given `seg` (already loaded) is configured with args' method and input size instead."""
-    from . import Segmenter  # torch import deferred so --help is instant
+    from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
     args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads)
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
     if not args.input.exists():
         print(f"ov-seg: {args.input}: no such file or folder", file=sys.stderr)
         return EXIT_SETUP
-    from .bag import is_bag
+    from .input_bag import is_bag
 
     if is_bag(args.input):
         return run_bag(args, segmenter)
@@ -209,7 +209,7 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
     if not images:
         print(f"ov-seg: {args.input}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
         return EXIT_SETUP
-    from .weights import WeightsNotFoundError
+    from ..engine.weights import WeightsNotFoundError
 
     try:
         segmenter, seeded = build_segmenter(args, segmenter)
@@ -235,9 +235,9 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
 
 def run_bag(args: argparse.Namespace, segmenter=None) -> int:
     """A rosbag2 recording in, a rosbag2 out (ov_seg_ros.bag_segment); problems are one line, exit 2."""
-    from .bag import BagError
-    from .bag_segment import segment_bag
-    from .weights import WeightsNotFoundError
+    from ..engine.weights import WeightsNotFoundError
+    from .input_bag import BagError
+    from .segment_bag import segment_bag
 
     args.out = args.out or Path(f"{args.input.name.split('.')[0]}_ov_seg")
     if args.end is not None and args.end <= args.start:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 from typing import Deque, Dict, List, Optional, Sequence, Tuple
 
-RELIABILITY_SETTINGS = ("auto", "best_effort", "reliable")
 SILENCE_S = 5.0  # a publisher matched for this long without a frame is a problem worth a WARN
 LOSS_WINDOW_S = 10.0
 PROFILE_HINT = (

@@ -8,8 +8,9 @@ it was. Names in one vocabulary get distinct colours (collisions are resolved de
 from __future__ import annotations
 
 import colorsys
+import json
 import zlib
-from typing import Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -281,3 +282,8 @@ def objectness_to_rgb(objectness: np.ndarray) -> np.ndarray:
     out = _VIRIDIS[lo] * (1.0 - frac) + _VIRIDIS[hi] * frac
     out[nan] = 0.0
     return out.round().astype(np.uint8)
+
+
+def label_map_json(vocab: Any, encoding: str) -> str:
+    """{"0": "background", "1": "floor", ..., "colors": {"0": [r, g, b], ...}, "version": n, "encoding": e}."""
+    return json.dumps(label_map_document(vocab.label_map(), vocab.version, encoding=encoding))
