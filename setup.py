@@ -20,6 +20,8 @@ setup(
         (f"lib/{PACKAGE}", glob("scripts/*")),
     ],
     install_requires=["numpy", "torch", "open_clip_torch", "pillow", "tqdm", "pyyaml", "rosbags"],
+    # `ov-seg BAG BAG ... --ray`: many recordings on a Ray cluster (ov_seg_ros/offline/ray_workers.py)
+    extras_require={"ray": ["ray>=2.50"]},
     zip_safe=True,
     maintainer="ov_seg_ros developers",
     maintainer_email="dev@ov-seg-ros.invalid",

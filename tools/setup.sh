@@ -13,6 +13,7 @@ pip install -q --upgrade pip
 # torch alone first: a range would pull a multi-GB CUDA build from the index instead of the local wheel
 pip install -q torch==2.14.1 torchvision==0.29.1
 pip install -q -r requirements.txt $(grep -v '^#' tools/ros-packages.txt | sed "s/^/$ROS_PREFIX/")
+pip install -q "ray>=2.50"  # setup.py's optional 'ray' extra (ov-seg --ray), so its tests run
 SHARED=${OV_SEG_SHARED:-../shared}
 if ls $SHARED/vision-msgs/$VISION_MSGS_WHEEL >/dev/null 2>&1; then
   pip install -q --no-deps $SHARED/vision-msgs/$VISION_MSGS_WHEEL

@@ -21,6 +21,7 @@ from typing import Iterable, Optional, Sequence
 from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
 from ..parameters.checks import parse_vocabulary, vocabulary_reason
 from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
+from .fleet import RAY_FLAGS, add_fleet_args, run_fleet, wants_fleet
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
@@ -36,8 +37,10 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     p.add_argument(
         "input",
         type=Path,
+        nargs="+",
         help="an image file, a folder of images (not recursive), or a rosbag2 recording "
-        "(folder with metadata.yaml, or a .mcap / .db3 file)",
+        "(folder with metadata.yaml, or a .mcap / .db3 file); several recordings, or a folder of them, "
+        "go to one output recording each under --out (see 'many recordings')",
     )
     p.add_argument("--classes", required=True, help='comma-separated class names, e.g. "floor,door,person"')
     p.add_argument(
@@ -62,7 +65,9 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     for name in ("device", "precision", "method", "input_size", "mode", "min_confidence"):
         spec_option(p, name)
     add_bag_args(p)
+    add_fleet_args(p)
     args = p.parse_args(argv)
+    args.inputs, args.input = args.input, args.input[0]  # args.input: the one input of a single run
     names, reason = parse_vocabulary(args.classes)
     reason = reason or vocabulary_reason(names, background=args.background)
     if reason:
@@ -197,6 +202,11 @@ def build_segmenter(args: argparse.Namespace, seg=None):
 
 def run(args: argparse.Namespace, segmenter=None) -> int:
     """`segmenter`: an engine to reuse (tests); the vocabulary and settings of args are applied to it."""
+    if wants_fleet(args):
+        return run_fleet(args, segmenter)
+    if any(getattr(args, flag) not in (None, 0.0) for flag in RAY_FLAGS):
+        print("ov-seg: --ray and its --workers / --*-per-worker need several recordings", file=sys.stderr)
+        return EXIT_SETUP
     if not args.input.exists():
         print(f"ov-seg: {args.input}: no such file or folder", file=sys.stderr)
         return EXIT_SETUP
