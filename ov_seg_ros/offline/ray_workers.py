@@ -18,7 +18,7 @@ import sys
 from typing import Any, Dict, Iterator, List
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import AuthenticationError, GetTimeoutError, RayActorError, RayTaskError
 
 from .fleet import FleetError
 from .fleet_jobs import Engine, Job, SetupError, result, segment_recording
@@ -64,15 +64,30 @@ def connect(args: argparse.Namespace, workers: int, cpus: int) -> bool:
                 **quiet,
             )
         else:
+            if "://" not in args.ray and args.ray != "auto":
+                probe(args.ray)
             ray.init(address=args.ray, **quiet)
+    except FleetError:
+        raise
     except Exception as exc:
         raise FleetError(connect_problem(args.ray, exc)) from None
     return True
 
 
+def probe(address: str) -> None:
+    """First contact with a HOST:PORT cluster. ray.init retries a refused token for about 20 s and then
+    says only 'Failed to connect'; one GCS client says why within a second or two."""
+    from ray._raylet import GcsClient  # Ray's own client, as ray.init uses it
+
+    try:
+        GcsClient(address=address)
+    except Exception as exc:
+        raise FleetError(connect_problem(address, exc)) from None
+
+
 def connect_problem(address: str, exc: BaseException) -> str:
     text = " ".join(str(exc).split())
-    if "auth" in text.lower() or "token" in text.lower():
+    if isinstance(exc, AuthenticationError) or "InvalidAuthToken" in text:
         return f"--ray {address}: the cluster refused this client's token; {AUTH_HELP}"
     return f"--ray {address}: cannot connect ({text[:300] or type(exc).__name__})"
 
