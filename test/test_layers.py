@@ -124,6 +124,8 @@ TORCH_FREE = [
     "offline.decode",
     "offline.outputs",
     "offline.segment_bag",
+    "offline.fleet",
+    "offline.fleet_jobs",
 ]
 
 

@@ -9,6 +9,9 @@ A rosbag2 recording (a folder with metadata.yaml, or one .mcap / .db3 file) is s
 rosbag2 under --out: the node's topics under --namespace, each message with its frame's header and log
 time (see ov_seg_ros/offline/segment_bag.py). Malformed frames are skipped and counted (exit code 0); an
 unreadable bag, an unknown topic or an existing output is one error line and exit code 2.
+
+Several recordings, or a folder of them, go to one output recording each under --out, serially or on
+Ray (ov_seg_ros/offline/fleet.py).
 """
 
 from __future__ import annotations

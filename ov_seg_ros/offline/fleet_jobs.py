@@ -17,6 +17,7 @@ import copy
 import io
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -195,8 +196,8 @@ def result(
 
 def summary_lines(captured: str) -> List[str]:
     """segment_bag's own lines from captured stderr, without the progress bar's carriage-return frames."""
-    lines = [part for line in captured.split("\n") for part in line.split("\r")[-1:]]
-    return [line for line in lines if line.startswith(("ov-seg:", "  "))]
+    lines = [line.split("\r")[-1] for line in captured.split("\n")]
+    return [line for line in lines if line.startswith("ov-seg:") or re.match(r"  \d+ x ", line)]  # + skip reasons
 
 
 def print_log(lines: List[str]) -> None:
