@@ -179,6 +179,7 @@ def test_setup_problems_are_one_line_before_anything_runs(recordings, tmp_path, 
         ([str(recordings), str(tmp_path / "nope.mcap"), "--out", str(out)], "nope.mcap: no such file or folder"),
         ([str(recordings / "alpha"), str(recordings / "alpha"), "--out", str(out)], "would both write"),
         ([str(recordings / "alpha"), "--ray", "--out", str(out)], "need several recordings"),
+        ([str(recordings), "--workers", "2", "--out", str(out)], "add --ray"),
     ]
     for argv, expected in cases:
         assert main([*argv, *SEEDED], engine) == 2, argv

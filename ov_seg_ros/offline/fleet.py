@@ -154,6 +154,8 @@ def run_fleet(args: argparse.Namespace, segmenter: Any = None) -> int:
             raise FleetError("several recordings need --out DIR (one output recording per input goes there)")
         if args.end is not None and args.end <= args.start:
             raise FleetError(f"--end {args.end} must be after --start {args.start}")
+        if args.ray is None and any(getattr(args, flag) for flag in RAY_FLAGS):
+            raise FleetError("--workers and --*-per-worker size the Ray workers: add --ray (local, auto or an address)")
         if args.gpus_per_worker and not args.device.startswith("cuda"):
             raise FleetError("--gpus-per-worker needs --device cuda (the workers would leave their GPUs idle)")
         jobs = make_jobs(expand(args.inputs), args.out)
