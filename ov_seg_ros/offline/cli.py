@@ -25,6 +25,7 @@ from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, se
 from ..parameters.checks import parse_vocabulary, vocabulary_reason
 from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 from .fleet import RAY_FLAGS, add_fleet_args, run_fleet, wants_fleet
+from .fleet_jobs import output_name
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
@@ -252,7 +253,7 @@ def run_bag(args: argparse.Namespace, segmenter=None) -> int:
     from .input_bag import BagError
     from .segment_bag import segment_bag
 
-    args.out = args.out or Path(f"{args.input.name.split('.')[0]}_ov_seg")
+    args.out = args.out or Path(output_name(args.input))
     if args.end is not None and args.end <= args.start:
         print(f"ov-seg: --end {args.end} must be after --start {args.start}", file=sys.stderr)
         return EXIT_SETUP
