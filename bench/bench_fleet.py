@@ -46,11 +46,15 @@ def run(recordings: Path, out: Path, engine: List[str], extra: List[str]) -> Dic
     began = time.monotonic()
     done = subprocess.run(argv, capture_output=True, text=True, cwd=REPO)
     wall = time.monotonic() - began
-    if done.returncode != 0:
+    if not (out / "manifest.jsonl").is_file():
         raise SystemExit(f"bench_fleet: {' '.join(argv)} exited {done.returncode}:\n{done.stderr[-3000:]}")
     lines = [json.loads(line) for line in (out / "manifest.jsonl").open()]
-    frames = sum(line["frames"] for line in lines)
-    return {"wall_s": round(wall, 2), "frames": frames, "fps": round(frames / wall, 3)}
+    frames = sum(line["frames"] for line in lines if line["status"] == "done")
+    failed = [line["error"] for line in lines if line["status"] == "failed"]
+    if failed:  # e.g. Ray's memory monitor killing workers on a machine short of memory: say so, go on
+        print(f"bench_fleet: {len(failed)} recording(s) failed, first: {failed[0]}", flush=True)
+    figures = {"wall_s": round(wall, 2), "frames": frames, "fps": round(frames / wall, 3), "failed": len(failed)}
+    return {**figures, "exit": done.returncode}
 
 
 def main() -> None:
@@ -83,7 +87,7 @@ def main() -> None:
                 results.setdefault(name, []).append(figures)
                 print(
                     f"round {round_ + 1}  {name:<22} {figures['wall_s']:7.1f} s  {figures['frames']} frames  "
-                    f"{figures['fps']:.2f} frames/s",
+                    f"{figures['fps']:.2f} frames/s  ({figures['failed']} failed)",
                     flush=True,
                 )
         rerun_began = time.monotonic()
