@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 SUFFIX = "_ov_seg"  # DIR/<input name>_ov_seg, the name a single-bag run picks by default
 RECORD = "ov_seg_run.json"  # inside each output folder, beside metadata.yaml
@@ -99,6 +99,7 @@ class Engine:
     def __init__(self, segmenter: Any = None) -> None:
         self.segmenter = segmenter
         self.seeded: Optional[bool] = None  # set once the model is built and its vocabulary set
+        self.resolved: Tuple[str, str] = ("", "")
         self.frames = 0  # frames segmented by the current recording
 
     def make(self, args: argparse.Namespace) -> Any:
@@ -108,6 +109,9 @@ class Engine:
 
         if self.seeded is None:
             self.segmenter, self.seeded = build_segmenter(args, self.segmenter)
+            self.resolved = args.weights, args.heads  # build_segmenter resolved 'auto' on args
+        else:  # what segment_bag then reads from args, as after a build
+            args.weights, args.heads = self.resolved
         return _Counting(self.segmenter, self), self.seeded
 
 
