@@ -113,11 +113,19 @@ class OutputBag:
         return None
 
     def write(self, topic: str, msgtype: str, raw: bytes, log_time: int) -> None:
-        """One output message, already CDR (as rclpy serializes it), with its type's definition."""
+        """One output message, already CDR (as rclpy serializes it), with its type's definition.
+
+        rclpy leaves CDR's alignment padding uninitialised (heap bytes, different from call to call);
+        passing the message once through rosbags' (de)serializer zeroes it, so the same frame always
+        makes the same bytes, and nothing of the process's memory reaches the file.
+        """
         key = (topic, msgtype)
         if key not in self._connections:
             self._connections[key] = self.writer.add_connection(topic, msgtype, typestore=self.output_types)
-        self.writer.write(self._connections[key], log_time, raw)
+        types = self.output_types
+        self.writer.write(
+            self._connections[key], log_time, types.serialize_cdr(types.deserialize_cdr(raw, msgtype), msgtype)
+        )
 
     def copy(self, connection: Connection, log_time: int, raw: bytes) -> None:
         """An input message as it was recorded (its own definition and QoS, no re-serialization).
