@@ -7,6 +7,10 @@ Two facts of the field live here and nowhere else:
   camera frame from 640x480 up. `apply_transport_profile` gives this process the shipped profile
   (config/fastdds_large_data.xml) unless the user chose a profile or another RMW; it must run before
   rclpy creates the process's DDS participant, which is why it is part of `ros_session`.
+- Fast DDS 2.x (Humble, Jazzy) reads only FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted on) only
+  FASTDDS_DEFAULT_PROFILES_FILE (Fast DDS 2.14.5 and 3.2.3 sources). Which one is loaded is read from
+  the installed library, not from ROS_DISTRO: `ROS_DISTRO=jazzy source tools/env.sh` leaves ROS_DISTRO
+  unset, and the profile then went to the variable Jazzy ignores (issue 23: 2 of 10 outputs arrived).
 """
 
 from __future__ import annotations
@@ -15,10 +19,11 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, Tuple
 
 PROFILE_NAME = "fastdds_large_data.xml"
-PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")  # Fast DDS 2.x, 3.x
+FAST_DDS_2_DISTROS = ("foxy", "galactic", "humble", "iron", "jazzy")
 
 
 def shipped_profile() -> Optional[Path]:
@@ -41,26 +46,53 @@ def uses_fast_dds() -> bool:
     return os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp").startswith("rmw_fastrtps")
 
 
+def fast_dds_major() -> Optional[int]:
+    """2 or 3: the Fast DDS that rmw_fastrtps will load, from its library in the ROS prefixes (the venv of
+    the PyPI wheels, /opt/ros/<distro>); else from ROS_DISTRO; None when neither tells."""
+    prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
+    for prefix in prefixes:
+        lib = Path(prefix) / "lib"
+        if any(lib.glob("libfastdds.so.3*")):
+            return 3
+        if any(lib.glob("libfastrtps.so.2*")):
+            return 2
+    distro = os.environ.get("ROS_DISTRO")
+    if distro:
+        return 2 if distro in FAST_DDS_2_DISTROS else 3
+    return None
+
+
+def profile_variables() -> Tuple[str, ...]:
+    """The variable this process's Fast DDS reads its profile from (both when that is not known: each
+    version ignores the other's)."""
+    major = fast_dds_major()
+    return PROFILE_VARIABLES if major is None else (PROFILE_VARIABLES[0] if major == 2 else PROFILE_VARIABLES[1],)
+
+
 def apply_transport_profile() -> str:
     """Point Fast DDS at the shipped profile when nothing else was chosen; says what is in use."""
-    for variable in PROFILE_VARIABLES:
+    readers = profile_variables()
+    for variable in readers:
         if os.environ.get(variable):
             return f"DDS transport: the user's Fast DDS profile {os.environ[variable]} (${variable})"
     if not uses_fast_dds():
         return f"DDS transport: {os.environ['RMW_IMPLEMENTATION']}'s own (no Fast DDS profile applied)"
+    ignored = [v for v in PROFILE_VARIABLES if v not in readers and os.environ.get(v)]
+    if ignored:  # meant for the other Fast DDS version: carry the user's choice over rather than drop it
+        os.environ[readers[0]] = os.environ[ignored[0]]
+        return (
+            f"DDS transport: the user's Fast DDS profile {os.environ[ignored[0]]} (${ignored[0]} is not read "
+            f"by this Fast DDS; set as ${readers[0]})"
+        )
     profile = shipped_profile()
     if profile is None:
         return (
             f"DDS transport: Fast DDS builtin (the shipped {PROFILE_NAME} was not found; large best-effort "
             "images may not arrive)"
         )
-    os.environ[profile_variable()] = str(profile)  # read when the participant is created
-    return f"DDS transport: shipped Fast DDS profile {profile} (64 MB shared memory + UDPv4)"
-
-
-def profile_variable() -> str:
-    """Fast DDS 2.x (Humble, Jazzy) reads FASTRTPS_..., 3.x (Kilted on) FASTDDS_... and warns on the old one."""
-    return PROFILE_VARIABLES[0] if os.environ.get("ROS_DISTRO") in ("humble", "iron", "jazzy") else PROFILE_VARIABLES[1]
+    for variable in readers:
+        os.environ[variable] = str(profile)  # read when the participant is created
+    return f"DDS transport: shipped Fast DDS profile {profile} (64 MB shared memory + UDPv4, ${' and $'.join(readers)})"
 
 
 def exit_process(code: int) -> None:
