@@ -48,8 +48,7 @@ def apply_profile(choice: str) -> str:
         return apply_transport_profile()
     from ov_seg_ros.node.ros_session import profile_variables
 
-    for variable in profile_variables():
-        os.environ[variable] = choice
+    os.environ[profile_variables()[0]] = choice
     return choice
 
 

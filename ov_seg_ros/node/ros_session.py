@@ -7,10 +7,12 @@ Two facts of the field live here and nowhere else:
   camera frame from 640x480 up. `apply_transport_profile` gives this process the shipped profile
   (config/fastdds_large_data.xml) unless the user chose a profile or another RMW; it must run before
   rclpy creates the process's DDS participant, which is why it is part of `ros_session`.
-- Fast DDS 2.x (Humble, Jazzy) reads only FASTRTPS_DEFAULT_PROFILES_FILE, 3.x (Kilted on) only
-  FASTDDS_DEFAULT_PROFILES_FILE (Fast DDS 2.14.5 and 3.2.3 sources). Which one is loaded is read from
-  the installed library, not from ROS_DISTRO: `ROS_DISTRO=jazzy source tools/env.sh` leaves ROS_DISTRO
-  unset, and the profile then went to the variable Jazzy ignores (issue 23: 2 of 10 outputs arrived).
+- Fast DDS 2.x (Humble, Jazzy) reads a profile only from FASTRTPS_DEFAULT_PROFILES_FILE; on 3.x stacks
+  (Kilted) Fast DDS reads FASTDDS_DEFAULT_PROFILES_FILE and rmw_fastrtps also loads FASTRTPS_..., with a
+  deprecation warning (measured with the PyPI wheels: Fast DDS 2.14.5 / rmw 8.4.3, 3.2.3 / 9.3.3). The
+  version is read from the installed library, not from ROS_DISTRO: `ROS_DISTRO=jazzy source
+  tools/env.sh` leaves ROS_DISTRO unset, and the profile then went to FASTDDS_..., which Jazzy ignores
+  (issue 23: 1-18 of 20 best-effort outputs arrived instead of 20).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Tuple
 
 PROFILE_NAME = "fastdds_large_data.xml"
-PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")  # Fast DDS 2.x, 3.x
+PROFILE_VARIABLES = ("FASTRTPS_DEFAULT_PROFILES_FILE", "FASTDDS_DEFAULT_PROFILES_FILE")  # 2.x and 3.x, 3.x
 FAST_DDS_2_DISTROS = ("foxy", "galactic", "humble", "iron", "jazzy")
 
 
@@ -63,10 +65,12 @@ def fast_dds_major() -> Optional[int]:
 
 
 def profile_variables() -> Tuple[str, ...]:
-    """The variable this process's Fast DDS reads its profile from (both when that is not known: each
-    version ignores the other's)."""
+    """The variables this process's Fast DDS stack reads a profile from, the one to set first. Unknown
+    version: FASTRTPS_... first, which both read."""
     major = fast_dds_major()
-    return PROFILE_VARIABLES if major is None else (PROFILE_VARIABLES[0] if major == 2 else PROFILE_VARIABLES[1],)
+    if major == 2:
+        return (PROFILE_VARIABLES[0],)
+    return PROFILE_VARIABLES[::-1] if major == 3 else PROFILE_VARIABLES
 
 
 def apply_transport_profile() -> str:
@@ -78,7 +82,7 @@ def apply_transport_profile() -> str:
     if not uses_fast_dds():
         return f"DDS transport: {os.environ['RMW_IMPLEMENTATION']}'s own (no Fast DDS profile applied)"
     ignored = [v for v in PROFILE_VARIABLES if v not in readers and os.environ.get(v)]
-    if ignored:  # meant for the other Fast DDS version: carry the user's choice over rather than drop it
+    if ignored:  # set for Fast DDS 3 on a 2.x stack: carry the user's choice over rather than drop it
         os.environ[readers[0]] = os.environ[ignored[0]]
         return (
             f"DDS transport: the user's Fast DDS profile {os.environ[ignored[0]]} (${ignored[0]} is not read "
@@ -90,9 +94,8 @@ def apply_transport_profile() -> str:
             f"DDS transport: Fast DDS builtin (the shipped {PROFILE_NAME} was not found; large best-effort "
             "images may not arrive)"
         )
-    for variable in readers:
-        os.environ[variable] = str(profile)  # read when the participant is created
-    return f"DDS transport: shipped Fast DDS profile {profile} (64 MB shared memory + UDPv4, ${' and $'.join(readers)})"
+    os.environ[readers[0]] = str(profile)  # read when the participant is created
+    return f"DDS transport: shipped Fast DDS profile {profile} (64 MB shared memory + UDPv4, ${readers[0]})"
 
 
 def exit_process(code: int) -> None:
