@@ -7,7 +7,8 @@ process with NO profile (as RViz or Nav2 start) reads all three best effort and 
 arrived. Both on loopback (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST) on a domain of their own.
 
     python bench/dds_large.py [--size 480x640] [--frames 10] [--period 0.5] [--runs 3]
-        [--profile shipped|none|PATH] [--sub-profile none|shipped|PATH] [--pub-reliability reliable]
+        [--profile shipped|none|PATH] [--variable FASTRTPS_DEFAULT_PROFILES_FILE|FASTDDS_DEFAULT_PROFILES_FILE]
+        [--sub-profile none|shipped|PATH] [--pub-reliability reliable]
 
 --profile shipped gives the publisher what the node gives itself (ros_session.apply_transport_profile).
 Prints one line per run and a summary: per topic, frames received of those sent.
@@ -36,24 +37,24 @@ def qos(reliability: str, depth: int):
     return QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=depth, reliability=kind)
 
 
-def apply_profile(choice: str) -> str:
-    """Before rclpy starts: the process's Fast DDS profile (`shipped`: as the node applies it)."""
-    for variable in PROFILE_VARIABLES:
-        os.environ.pop(variable, None)
+def apply_profile(choice: str, variable: str = "") -> str:
+    """Before rclpy starts: the process's Fast DDS profile (`shipped`: as the node applies it; with
+    `variable`, the shipped file in that variable whether this Fast DDS reads it or not)."""
+    for name in PROFILE_VARIABLES:
+        os.environ.pop(name, None)
     if choice == "none":
         return "builtin"
-    if choice == "shipped":
-        from ov_seg_ros.node.ros_session import apply_transport_profile
+    from ov_seg_ros.node.ros_session import apply_transport_profile, profile_variables, shipped_profile
 
+    if choice == "shipped" and not variable:
         return apply_transport_profile()
-    from ov_seg_ros.node.ros_session import profile_variables
-
-    os.environ[profile_variables()[0]] = choice
-    return choice
+    variable = variable or profile_variables()[0]
+    os.environ[variable] = str(shipped_profile()) if choice == "shipped" else choice
+    return f"{os.environ[variable]} in ${variable}"
 
 
 def publisher(args: argparse.Namespace) -> None:
-    print(apply_profile(args.profile), flush=True)
+    print(apply_profile(args.profile, args.variable), flush=True)
     import numpy as np
     import rclpy
 
@@ -124,6 +125,7 @@ def one_run(args: argparse.Namespace, domain: int, run: int) -> dict:
         f"--sub-profile={args.sub_profile}",
         f"--pub-reliability={args.pub_reliability}",
     ]
+    common += [f"--variable={args.variable}"] if args.variable else []
     sub = subprocess.Popen(
         [sys.executable, __file__, "--role=sub", f"--stop-file={stop}", *common],
         env=env,
@@ -156,6 +158,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--profile", default="shipped", help="publisher: shipped, none or a profile path")
     p.add_argument("--sub-profile", default="none", help="subscriber: none (as RViz), shipped or a path")
+    p.add_argument("--variable", default="", choices=["", *PROFILE_VARIABLES], help="the publisher's profile variable")
     p.add_argument("--pub-reliability", default="reliable", choices=["reliable", "best_effort"])
     p.add_argument("--pub-env", action="append", default=[], help="KEY=VALUE for the publisher's process")
     p.add_argument("--verbose", action="store_true", help="print the stamps received")
