@@ -161,6 +161,10 @@ def stream(launched, first: int, height: int, width: int, reliability: str, prof
     got = {f"{o} best effort": best_effort.got(o, frames) for o in OUTPUTS}
     got.update({f"{o} reliable": reliable.got(o, frames) for o in OUTPUTS})
     got["timings"] = timings
+    print(
+        f"{height}x{width} {reliability} camera: "
+        + ", ".join(f"{k} {len(v)}/{FRAMES}" for k, v in got.items() if k != "timings")
+    )
     return got
 
 
