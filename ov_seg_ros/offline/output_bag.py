@@ -1,8 +1,8 @@
 """The output rosbag2: written beside its final place, moved there only when complete.
 
 Pure `rosbags`: the node's outputs (CDR bytes, as rclpy serialized them) and copied input topics go into
-a new MCAP or sqlite3 bag, each connection with its type's definition (vision_msgs' from the installed
-.msg files, which rosbags' stores lack); every problem is a one-line `BagError`.
+a new MCAP or sqlite3 bag, each output connection with its type's definition from the installed .msg
+files; every problem is a one-line `BagError`.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any, Dict, Optional, Set, Tuple
 
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
-from .input_bag import BagError, describe, typestore_for
+from .input_bag import BagError, describe
 
 
 def msgtype_of(msg_class: type) -> str:
@@ -28,47 +28,45 @@ def msgtype_of(msg_class: type) -> str:
 
 
 def output_typestore() -> Typestore:
-    """The definitions of the messages rclpy serializes here: the installed distro's (the output is
-    written in its layout, whatever the input's). Types rosbags' stores lack (vision_msgs) are added
-    from their .msg files when first written (`register_type`)."""
-    return typestore_for(os.environ.get("ROS_DISTRO"))
+    """An empty typestore that learns each output type, when first written, from the .msg files installed
+    with the message packages rclpy serializes with (`register_type`): the definitions recorded are those
+    of the bytes, whatever the distro (rosbags' stores also lack vision_msgs)."""
+    return get_typestore(Stores.EMPTY)
 
 
 def register_type(typestore: Typestore, msgtype: str) -> Optional[str]:
-    """Make `msgtype` and the types of its package it uses known to `typestore`, from the installed .msg
-    files (a wheel installs them under <prefix>/share/<package>/msg); None on success, else why not.
-    Only what is used is parsed: rosbags' parser takes a while per file."""
-    package, _, name = msgtype.split("/")
+    """Make `msgtype` and every type it uses known to `typestore`, from the installed .msg files (a wheel
+    installs them under <prefix>/share/<package>/msg); None on success, else why not. Only what is
+    used is parsed: rosbags' parser takes a while per file."""
     prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
-    folder = next((f for p in prefixes if (f := Path(p) / "share" / package / "msg").is_dir()), None)
-    if folder is None:
-        return f"{package} message definitions not found (share/{package}/msg)"
     types: Dict[str, Any] = {}
-    todo = [name]
+    todo = [msgtype]
     try:
         while todo:
             name = todo.pop()
-            text = (folder / f"{name}.msg").read_text()
-            types.update(get_types_from_msg(text, f"{package}/msg/{name}"))
-            todo += [
-                n
-                for n in _same_package_types(text, package)
-                if f"{package}/msg/{n}" not in {**typestore.fielddefs, **types}
-            ]
+            package, _, short = name.split("/")
+            path = next(
+                (f for p in prefixes if (f := Path(p) / "share" / package / "msg" / f"{short}.msg").is_file()), None
+            )
+            if path is None:
+                return f"no definition of {name} (share/{package}/msg/{short}.msg)"
+            text = path.read_text()
+            types.update(get_types_from_msg(text, name))
+            todo += [t for t in _used_types(text, package) if t not in typestore.fielddefs and t not in types]
         typestore.register(types)
-    except Exception as exc:  # a missing or unparsable definition: go on without this type
+    except Exception as exc:  # an unparsable definition: go on without this type
         return f"{msgtype} could not be registered ({describe(exc)})"
     return None
 
 
-def _same_package_types(text: str, package: str) -> Set[str]:
-    """Message names a .msg definition uses from its own package ("Name" or "package/Name")."""
+def _used_types(text: str, package: str) -> Set[str]:
+    """The message types a .msg definition uses ("Name" is of its own package, "pkg/Name" of pkg)."""
     names = set()
     for line in text.splitlines():
         words = line.split("#", 1)[0].split()
         owner, _, name = words[0].split("[")[0].split("<")[0].rpartition("/") if words else ("", "", "")
-        if name[:1].isupper() and owner in ("", package):  # builtin types are lower case
-            names.add(name)
+        if name[:1].isupper():  # builtin types are lower case
+            names.add(f"{owner or package}/msg/{name}")
     return names
 
 
@@ -121,6 +119,9 @@ class OutputBag:
         """
         key = (topic, msgtype)
         if key not in self._connections:
+            problem = self.type_problem(msgtype)
+            if problem:
+                raise BagError(f"cannot write {topic}: {problem}")
             self._connections[key] = self.writer.add_connection(topic, msgtype, typestore=self.output_types)
         types = self.output_types
         self.writer.write(

@@ -39,6 +39,7 @@ class Outputs:
         self.ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
         self.problems: Dict[str, str] = {}  # output -> why it is not written at all
         self.outputs = [o for o in recorded(cfg) if self._usable(o.suffix, o.msg_type)]
+        self._label_map_ok = self._usable("label_map", String)
         if vision.LabelInfo is None:
             self.problems["label_info"] = vision.VISION_MSGS_MISSING or "vision_msgs missing"
         self._label_info = vision.LabelInfo is not None and self._usable("label_info", vision.LabelInfo)
@@ -61,7 +62,8 @@ class Outputs:
         self._label_map_written = True
         at = max(log_time - 1, 0)
         vocabulary = result.vocabulary
-        self._write("label_map", String(data=label_map_json(vocabulary, self.cfg["label_encoding"])), at)
+        if self._label_map_ok:
+            self._write("label_map", String(data=label_map_json(vocabulary, self.cfg["label_encoding"])), at)
         if self._label_info:
             info = vision.label_info(vocabulary.label_map(), self.cfg["min_confidence"], header)
             self._write("label_info", info, at)
