@@ -17,7 +17,15 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "ov_seg_ros"
 LAYERS = ("engine", "parameters", "messages", "node", "offline")
 TORCH = ("torch", "torchvision", "open_clip")
-ROS = ("rclpy", "rosbags", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "rcl_interfaces")  # the engine uses none
+ROS = (
+    "rclpy",
+    "rosbags",
+    "sensor_msgs",
+    "std_msgs",
+    "vision_msgs",
+    "diagnostic_msgs",
+    "rcl_interfaces",
+)  # the engine uses none
 # engine modules that load torch when imported: the torch-free layers may use the others
 ENGINE_TORCH = ("model", "clip_layout", "text", "weights", "segmenter")
 
