@@ -47,7 +47,7 @@ class Manager(StampedOutputs, SpinningNode):
     """A lifecycle manager and consumer in one: lifecycle service clients for `node`, its outputs kept."""
 
     def __init__(self, domain: int, node: str = "/ov_seg") -> None:
-        super().__init__(domain, "ov_seg_lifecycle_test")
+        super().__init__(domain, f"lifecycle_test_{node.strip('/')}")
         self.name = node
         self.received: List[tuple] = []
         latched = QoSProfile(

@@ -127,7 +127,7 @@ class Diagnostics:
         stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(self._array(header=_header(stamp), status=[status]))
         self._ticks += 1
-        if self._ticks % STATUS_PERIOD == 0 and int(values["processed"]):
+        if self._ticks % STATUS_PERIOD == 0 and int(values["processed"]) and state == "active":
             self._node.get_logger().info(status_line(values))
 
     def input_problems(self, cameras: Iterable[Any]) -> List[str]:
