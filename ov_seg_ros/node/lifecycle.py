@@ -15,6 +15,7 @@ Facts of rclpy (9.1.2 Kilted, 7.1.6 Jazzy) this module exists for:
 from __future__ import annotations
 
 import functools
+import signal
 import time
 from typing import Any, Callable, Optional
 
@@ -133,6 +134,9 @@ def spin_until_finished(node: Any) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C reaches us twice under `ros2 launch` (from the terminal or `timeout` to the whole
+        # process group, and from launch itself): the second one must not cut the exit short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # After the shutdown transition its reply must go out first; on Ctrl-C nothing is waited for
         # (a model still loading would hold the exit up).
         executor.shutdown(timeout_sec=REPLY_WAIT_S if node.finished.is_set() else 0)

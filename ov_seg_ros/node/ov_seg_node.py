@@ -12,7 +12,6 @@ With `autostart` (the default) the node configures and activates itself, as `ros
 
 from __future__ import annotations
 
-import signal
 import sys
 import threading
 from typing import Any, Dict, List, NoReturn, Optional, Sequence
@@ -221,11 +220,8 @@ def run(args: Optional[Sequence[str]] = None) -> int:
             logger.fatal(f"cannot start: {e}")
             return 1
         try:
-            status = spin_until_finished(node)
+            status = spin_until_finished(node)  # ignores SIGINT from its end on
         finally:
-            # Ctrl-C reaches us twice under `ros2 launch` (from the terminal or `timeout` to the whole
-            # process group, and from launch itself): the second one must not cut cleanup short.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
             node.close()
             node.destroy_node()
     return status
