@@ -7,6 +7,7 @@ and prints per step the time until the node answered and the node's resident mem
 
     python bench/bench_lifecycle.py                       # seeded weights, CPU
     python bench/bench_lifecycle.py --device cuda --json lifecycle.json
+    python bench/bench_lifecycle.py --free-only   # in this process: what del + gc and then malloc_trim give back
 
 Nothing here asserts anything; tests do not depend on it.
 """
@@ -49,6 +50,26 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
+def free_only(args: argparse.Namespace) -> None:
+    """Load the engine here, drop it, and print the resident memory at each step of the node's cleanup."""
+    import gc
+
+    from ov_seg_ros import Segmenter
+    from ov_seg_ros.node.memory import give_back_freed_memory, resident_mib
+
+    before = resident_mib()
+    seg = Segmenter(weights=args.weights, heads=args.heads, device=args.device)
+    seg.prepare_vocabulary(["floor", "door"])
+    loaded = resident_mib()
+    del seg
+    gc.collect()
+    collected = resident_mib()
+    give_back_freed_memory()
+    trimmed = resident_mib()
+    print(f"resident MiB: before {before:.0f}, engine loaded {loaded:.0f}, after del + gc.collect {collected:.0f}, ")
+    print(f"after malloc_trim {trimmed:.0f}: gc gave back {loaded - collected:.0f}, trim {collected - trimmed:.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", default="seeded")
@@ -56,7 +77,11 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--domain", type=int, default=os.getpid() % 90 + 5)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--free-only", action="store_true", help="only the in-process memory release")
     args = parser.parse_args()
+    if args.free_only:
+        free_only(args)
+        return
     params = {"weights": args.weights, "heads": args.heads, "device": args.device, "autostart": False}
     params.update(vocabulary=["floor", "door"], input_size=0)
     log = Path(tempfile.mkdtemp()) / "node.log"
