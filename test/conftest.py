@@ -26,6 +26,7 @@ DOMAIN_OFFSETS = {
     "consumers": 9,
     "lifecycle": 10,
     "transport": 20,
+    "bag_equal": 31,
 }
 
 
