@@ -59,6 +59,7 @@ def publisher(args: argparse.Namespace) -> None:
     import rclpy
 
     from ov_seg_ros.messages.convert import to_image
+    from ov_seg_ros.node.ros_session import exit_process
 
     rclpy.init()
     node = rclpy.create_node("dds_large_pub")
@@ -88,13 +89,15 @@ def publisher(args: argparse.Namespace) -> None:
             rclpy.spin_once(node, timeout_sec=0.02)
     time.sleep(2.0)  # let the last frame leave before the participant goes
     print("published", flush=True)
-    os._exit(0)  # past Fast DDS's teardown (see ros_session.exit_process)
+    exit_process(0)
 
 
 def subscriber(args: argparse.Namespace) -> None:
     print(apply_profile(args.sub_profile), flush=True)
     import rclpy
     from sensor_msgs.msg import Image
+
+    from ov_seg_ros.node.ros_session import exit_process
 
     rclpy.init()
     node = rclpy.create_node("dds_large_sub")
@@ -111,7 +114,7 @@ def subscriber(args: argparse.Namespace) -> None:
     while time.monotonic() < end:
         rclpy.spin_once(node, timeout_sec=0.05)
     print(json.dumps({name: sorted(stamps) for name, stamps in got.items()}), flush=True)
-    os._exit(0)
+    exit_process(0)
 
 
 def one_run(args: argparse.Namespace, domain: int, run: int) -> dict:

@@ -1,5 +1,6 @@
 """Camera images over real DDS, as a robot's graph carries them: `ros2 launch` with default parameters
-(qos_reliability auto, the shipped Fast DDS profile applied by the node itself), cameras in their own
+(qos_reliability auto, the shipped Fast DDS profile applied by the node itself; only input_size is set
+small once it runs, which leaves every output at the camera's size), cameras in their own
 processes, and the node's camera-sized outputs (~/labels mono16 0.6 MB, ~/confidence and ~/objectness
 32FC1 1.2 MB at 640x480, 3.7 MB at 1280x720) read BEST EFFORT by a subscriber with no profile, as RViz
 or a Nav2 costmap layer start. 10 frames per case; each output must arrive for at least 9.
@@ -161,6 +162,10 @@ def stream(launched, first: int, height: int, width: int, reliability: str, prof
     got = {f"{o} best effort": best_effort.got(o, frames) for o in OUTPUTS}
     got.update({f"{o} reliable": reliable.got(o, frames) for o in OUTPUTS})
     got["timings"] = timings
+    print(
+        f"{height}x{width} {reliability} camera: "
+        + ", ".join(f"{k} {len(v)}/{FRAMES}" for k, v in got.items() if k != "timings")
+    )
     return got
 
 
