@@ -24,7 +24,9 @@ DOMAIN_OFFSETS = {
     "inputs_raw": 7,
     "inputs_compressed": 8,
     "consumers": 9,
+    "lifecycle": 10,
     "transport": 20,
+    "bag_equal": 31,
 }
 
 
