@@ -35,7 +35,7 @@ from .label_topics import LabelTopics
 from .ros_session import exit_process, ros_session
 
 NODE_NAME = "ov_seg"
-ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
+ENGINE_PARAMS = ("method", "input_size", "mode", "refine")  # applied by the worker between frames
 VOCABULARY_PARAMS = ("vocabulary", "background")
 
 
@@ -96,7 +96,7 @@ class OvSegNode(Node):
             f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} ({c['precision']})"
         )
         try:
-            return Segmenter(
+            segmenter = Segmenter(
                 weights=c["weights"],
                 heads=c["heads"],
                 device=c["device"],
@@ -104,9 +104,12 @@ class OvSegNode(Node):
                 method=c["method"],
                 input_size=c["input_size"],
                 mode=c["mode"],
+                refine=c["refine"],
             )
         except (ValueError, RuntimeError) as e:  # e.g. device 'cuda' without CUDA
             raise StartupError(str(e)) from e
+        self.get_logger().info(f"loaded {segmenter.backbone.describe(c['method'])}")
+        return segmenter
 
     def _first_vocabulary(self) -> Vocabulary:
         names, _ = parse_vocabulary(self._cfg["vocabulary"])
@@ -119,6 +122,8 @@ class OvSegNode(Node):
     def _validate_parameters(self, params: List[Parameter]) -> SetParametersResult:
         changes = {p.name: p.value for p in params}
         reason = changes_reason(self._cfg, changes)
+        if not reason and "method" in changes:  # the engine knows which methods run on its backbone
+            reason = self.segmenter.method_reason(changes["method"])
         if reason:
             self.get_logger().warning(f"rejected parameter change: {reason}")
         return SetParametersResult(successful=reason is None, reason=reason or "")

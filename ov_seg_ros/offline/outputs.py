@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Optional
 
+from ..engine.options import has_objectness
 from ..messages import convert
 from ..messages.pointcloud import semantic_points, to_pointcloud2
 from ..messages.visualize import SEEDED_BANNER, label_map_json, render_overlay
@@ -57,7 +58,8 @@ class Outputs:
         labels = result.label_image(args.min_confidence)
         self._write("labels", convert.labels_to_image(labels, "mono16", header), IMAGE_MSG, at)
         self._write("confidence", convert.to_image(result.confidence, "32FC1", header), IMAGE_MSG, at)
-        self._write("objectness", convert.to_image(result.objectness_image, "32FC1", header), IMAGE_MSG, at)
+        if has_objectness(args.method):  # the training-free methods have no objectness head
+            self._write("objectness", convert.to_image(result.objectness_image, "32FC1", header), IMAGE_MSG, at)
         if args.overlay:
             rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(), args.overlay_alpha, self.banner)
             self._write("overlay", convert.to_image(rgb, "rgb8", header), IMAGE_MSG, at)
