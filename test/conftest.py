@@ -24,6 +24,7 @@ DOMAIN_OFFSETS = {
     "inputs_raw": 7,
     "inputs_compressed": 8,
     "consumers": 9,
+    "zoo": 13,
     "transport": 20,
 }
 

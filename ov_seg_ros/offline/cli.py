@@ -192,6 +192,7 @@ def build_segmenter(args: argparse.Namespace, seg=None):
         )
     else:
         seg.configure(method=args.method, input_size=args.input_size, mode=args.mode, refine=args.refine)
+    print(f"ov-seg: {seg.backbone.describe(args.method)}", file=sys.stderr)  # which method, weights, activation
     names, _ = parse_vocabulary(args.classes)  # checked in parse_args: the node's one list rule
     seg.set_vocabulary(names, background=args.background)
     return seg, seeded
