@@ -78,7 +78,8 @@ def test_pamr_runs_after_clip_dinoiser_and_keeps_probabilities(engine, vocab_eng
 
 @pytest.fixture()
 def vocab_engine(segmenter):
-    return segmenter.prepare_vocabulary(["floor", "door"], background=True)
+    # no background: the background rule sets p(background) = 1 without renormalising the others
+    return segmenter.prepare_vocabulary(["floor", "door"], background=False)
 
 
 def test_windows_follow_mmseg_for_each_crop():
@@ -103,3 +104,18 @@ def test_an_image_smaller_than_a_patch_is_a_clear_error(zoo):
     vocab = zoo.prepare_vocabulary(["floor"], background=False)
     with pytest.raises(ValueError, match="at least 16×16 pixels"):
         zoo.segment(np.zeros((8, 40, 3), np.uint8), vocab, input_size=0)
+
+
+def test_auto_weights_look_for_the_methods_own_weights_and_ignore_heads(monkeypatch, tmp_path):
+    from ov_seg_ros.engine import auto_weights as aw
+
+    for var in ("OV_SEG_WEIGHTS", "OV_SEG_HEADS", "HF_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(aw, "DEFAULT_HEADS_PATH", tmp_path / "none" / "last.pt")
+    assert aw.resolve_auto_weights("auto", "auto", "naclip") == ("seeded", "", True)
+    snap = tmp_path / "hub" / "models--timm--vit_base_patch16_clip_224.openai" / "snapshots" / "abc"
+    snap.mkdir(parents=True)
+    (snap / "open_clip_model.safetensors").write_bytes(b"x")
+    assert aw.resolve_auto_weights("auto", "auto", "sclip") == ("openai", "", False)  # no heads: not seeded
+    assert aw.resolve_auto_weights("auto", "auto", "clip_dinoiser") == ("seeded", "seeded", True)
