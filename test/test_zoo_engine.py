@@ -119,3 +119,18 @@ def test_auto_weights_look_for_the_methods_own_weights_and_ignore_heads(monkeypa
     (snap / "open_clip_model.safetensors").write_bytes(b"x")
     assert aw.resolve_auto_weights("auto", "auto", "sclip") == ("openai", "", False)  # no heads: not seeded
     assert aw.resolve_auto_weights("auto", "auto", "clip_dinoiser") == ("seeded", "seeded", True)
+
+
+@pytest.mark.parametrize("method", ZOO_METHODS)
+def test_reduced_precision_runs_every_protocol(zoo, method):
+    vocab = zoo.prepare_vocabulary(["floor", "door"], background=False)
+    image = random_image(40, 56, seed=8)
+    saved = zoo.precision
+    zoo.precision = "bf16"  # autocast, as Segmenter(precision="bf16") runs
+    try:
+        for mode, refine in (("whole", "none"), ("slide", "pamr")):
+            zoo.configure(method=method, mode=mode, refine=refine)
+            result = zoo.segment(image, vocab, probs_image=True)
+            assert np.isfinite(result.probs_image).all() and result.labels.shape == (40, 56)
+    finally:
+        zoo.precision = saved
