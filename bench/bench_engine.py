@@ -250,6 +250,7 @@ def main() -> None:
         default=[1, 4],
         help="segment_batch sizes timed on the second size (default 1,4; GPU: 1,4,8,16)",
     )
+    parser.add_argument("--methods-only", action="store_true", help="only the per-method table")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     args = parser.parse_args()
 
@@ -265,6 +266,12 @@ def main() -> None:
         "input_size": args.input_size,
     }
     print(f"# {machine}")
+    if args.methods_only:  # the method × mode × refine table alone (a busy machine, a quick look)
+        seg.set_vocabulary(VOCABULARY, background=True)
+        rows = bench_configs(seg, args)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"machine": machine, "configs": rows}, indent=2))
+        return
     switch = bench_vocabulary_switch(seg)
     print(
         f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "

@@ -1,5 +1,6 @@
 """Every method × mode × refine on one image size: per-frame time and the peak memory of that config
-(bench_engine.py prints the table; the engines for other backbones are built here).
+(bench_engine.py prints the table; the engines for other backbones are built here), and PAMR's memory
+against upstream's 16 stacked copies (`python -m bench.bench_methods`).
 
 Peak memory per config: on CUDA torch's own peak allocation; on CPU the resident set sampled every
 2 ms while the config runs, minus the resident set before it (the process-wide ru_maxrss only grows,
@@ -108,3 +109,32 @@ def format_method_row(row: Dict) -> str:
 METHOD_HEADER = (
     f"{'image':>10} {'method':>14} {'mode':>6} {'refine':>5} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'+MiB':>9}"
 )
+
+
+def bench_pamr_memory(height: int = 720, width: int = 1280, classes: int = 20) -> None:
+    """PAMR's time and peak memory in the engine (chunked) and as upstream writes it (16 stacked copies)."""
+    import time
+
+    from bench import zoo_reference
+    from ov_seg_ros.engine.methods import pamr
+
+    generator = torch.Generator().manual_seed(0)
+    image = torch.randn(1, 3, height, width, generator=generator)
+    scores = torch.randn(1, classes, height, width, generator=generator)
+    runs = (
+        ("engine (chunked)", lambda: pamr.refine(scores, image)),
+        ("16 stacked copies", lambda: zoo_reference.pamr(image, scores)),
+    )
+    for name, run in runs:
+        with torch.inference_mode(), PeakResident() as peak:
+            start = time.perf_counter()
+            run()
+            seconds = time.perf_counter() - start
+        print(
+            f"PAMR {height}x{width}, {classes} classes, 10 iterations, {name}: "
+            f"{seconds:.1f} s, peak +{peak.peak_mib:.0f} MiB"
+        )
+
+
+if __name__ == "__main__":  # python -m bench.bench_methods: the PAMR memory comparison
+    bench_pamr_memory()
