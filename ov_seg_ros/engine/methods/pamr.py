@@ -9,7 +9,8 @@ neighbours of −that.
 Upstream stacks all 16 shifted copies of the K×H×W scores (about 1.2 GB per iteration at 720p with 20
 classes) and silently skips PAMR when that runs out of memory. Here the neighbours are accumulated one
 at a time and the classes (independent under PAMR) are refined in chunks of bounded size, so memory is
-the affinities (16×H×W) plus one chunk; a failure is an error, never a silent skip.
+the affinities (one 16×H×W tensor) plus a few copies of one chunk; a failure is an error, never a
+silent skip.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ DILATIONS = (8, 16)
 ITERATIONS = 10
 STD_FACTOR = 0.1
 STD_EPS = 1e-8
-MAX_CHUNK_ELEMENTS = 2**24  # 64 MiB of fp32 scores refined at once; more classes go in chunks
+MAX_CHUNK_ELEMENTS = 2**22  # 16 MiB of fp32 scores refined at once; more classes go in chunks
 # The 3×3 kernel positions (row, col offsets) without the centre, in the kernel's row-major order.
 NEIGHBOURS: Tuple[Tuple[int, int], ...] = tuple(
     (dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)
@@ -57,11 +58,13 @@ def affinities(image: torch.Tensor) -> torch.Tensor:
     mean = sum(_shifted(padded[d], d, dy, dx, height, width) for d, dy, dx in samples) / len(samples)
     var = sum((_shifted(padded[d], d, dy, dx, height, width) - mean) ** 2 for d, dy, dx in samples)
     scale = STD_EPS + STD_FACTOR * (var / (len(samples) - 1)).sqrt()  # unbiased std, per channel
-    logits = [
-        -((image - _shifted(padded[d], d, dy, dx, height, width)).abs() / scale).mean(dim=1)
-        for d, dy, dx in _offsets(with_centre=False)
-    ]
-    return torch.softmax(torch.stack(logits, dim=1), dim=1)
+    offsets = list(_offsets(with_centre=False))
+    weights = image.new_empty((image.shape[0], len(offsets), height, width))  # filled in place: one 16×H×W
+    for p, (d, dy, dx) in enumerate(offsets):
+        weights[:, p] = -((image - _shifted(padded[d], d, dy, dx, height, width)).abs() / scale).mean(dim=1)
+    weights -= weights.amax(dim=1, keepdim=True)  # softmax over the neighbours, in place
+    weights.exp_()
+    return weights.div_(weights.sum(dim=1, keepdim=True))
 
 
 def _propagate(scores: torch.Tensor, weights: torch.Tensor, iterations: int) -> torch.Tensor:
