@@ -10,7 +10,7 @@ so it cannot tell configs apart).
 from __future__ import annotations
 
 import threading
-from typing import Callable, Dict, List
+from typing import Callable, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -71,9 +71,8 @@ def bench_methods(
     summarize: Callable,
     iters: int,
     warmup: int,
-) -> List[Dict]:
-    """Rows of (method, mode, refine, timing, peak memory MiB of that config) for one image."""
-    rows = []
+) -> Iterator[Dict]:
+    """Rows of (method, mode, refine, timing, peak memory MiB of that config) for one image, as measured."""
     vocabularies = {id(s): s.prepare_vocabulary(vocabulary, background=True) for s in per_method.values()}
     for method in METHODS:
         seg = per_method[method]
@@ -91,11 +90,8 @@ def bench_methods(
                 if seg.device.type == "cuda":
                     memory["device_peak_mib"] = torch.cuda.max_memory_allocated(seg.device) / 2**20
                 size = f"{image.shape[0]}x{image.shape[1]}"
-                rows.append(
-                    {"size": size, "method": method, "mode": mode, "refine": refine, **summarize(times), **memory}
-                )
+                yield {"size": size, "method": method, "mode": mode, "refine": refine, **summarize(times), **memory}
         seg.configure(refine="none", mode="whole")
-    return rows
 
 
 def format_method_row(row: Dict) -> str:
