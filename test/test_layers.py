@@ -109,6 +109,7 @@ TORCH_FREE = [
     "offline.plan",
     "offline.decode",
     "offline.outputs",
+    "offline.node_config",
     "offline.segment_bag",
 ]
 
