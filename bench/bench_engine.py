@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Engine benchmark: frames/s, latency percentiles and peak memory per size, method and mode;
+"""Engine benchmark: frames/s, latency percentiles and peak memory per size, method, mode and refine
+(every method, each on an engine for its own backbone);
 the single pass against the reference implementation's code path; vocabulary switch time.
 
     python bench/bench_engine.py                     # CPU, seeded weights, tables + bench/results/engine.json
@@ -22,9 +23,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.bench_methods import METHOD_HEADER, bench_methods, engines, format_method_row
 from ov_seg_ros import Segmenter
 from ov_seg_ros.engine.segmenter import PRECISIONS
-from ov_seg_ros.node.diagnostics import peak_memory_mib
 
 SIZES = [(448, 448), (480, 640), (720, 1280)]
 VOCABULARY = ["floor", "wall", "door", "table", "chair", "person"]
@@ -81,26 +82,17 @@ def summarize(times: np.ndarray) -> Dict[str, float]:
 
 
 def bench_configs(seg: Segmenter, args: argparse.Namespace) -> List[Dict]:
+    """Every method × mode × refine per size (bench_methods.py), each on an engine for its backbone."""
     rng = np.random.default_rng(0)
+    per_method = engines(seg, args.weights, args.heads)
+    print(METHOD_HEADER + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
     rows = []
     for height, width in args.sizes:
         image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-        for method in ("clip_dinoiser", "maskclip"):
-            for mode in ("whole", "slide"):
-                seg.configure(method=method, mode=mode, input_size=args.input_size)
-                if seg.device.type == "cuda":
-                    torch.cuda.reset_peak_memory_stats()
-                times = time_calls(lambda image=image: seg.segment(image), args.iters, args.warmup, seg.device)
-                rows.append(
-                    {
-                        "size": f"{height}x{width}",
-                        "method": method,
-                        "mode": mode,
-                        **summarize(times),
-                        **peak_memory_mib(seg.device),
-                    }
-                )
-                print(format_row(rows[-1]), flush=True)
+        run = (time_calls, summarize, args.iters, args.warmup)
+        for row in bench_methods(per_method, image, args.input_size, VOCABULARY, *run):
+            rows.append(row)
+            print(format_method_row(row), flush=True)
     seg.configure(method="clip_dinoiser", mode="whole")
     return rows
 
@@ -236,16 +228,6 @@ def bench_text_context(seg: Segmenter, names=("saucer", "kettle", "ladder", "pil
     }
 
 
-def format_row(row: Dict) -> str:
-    memory = f"{row['peak_rss_mib']:8.0f}"
-    if "device_peak_mib" in row:
-        memory += f" {row['device_peak_mib']:9.0f}"
-    return (
-        f"{row['size']:>10} {row['method']:>14} {row['mode']:>6} {row['fps']:8.2f} "
-        f"{row['p50_ms']:9.1f} {row['p95_ms']:9.1f} {memory}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -268,6 +250,7 @@ def main() -> None:
         default=[1, 4],
         help="segment_batch sizes timed on the second size (default 1,4; GPU: 1,4,8,16)",
     )
+    parser.add_argument("--methods-only", action="store_true", help="only the per-method table")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "engine.json"))
     args = parser.parse_args()
 
@@ -283,6 +266,12 @@ def main() -> None:
         "input_size": args.input_size,
     }
     print(f"# {machine}")
+    if args.methods_only:  # the method × mode × refine table alone (a busy machine, a quick look)
+        seg.set_vocabulary(VOCABULARY, background=True)
+        rows = bench_configs(seg, args)
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps({"machine": machine, "configs": rows}, indent=2))
+        return
     switch = bench_vocabulary_switch(seg)
     print(
         f"vocabulary switch to {switch['new_classes']} new classes: {switch['switch_ms']:.0f} ms "
@@ -295,13 +284,12 @@ def main() -> None:
         f"{switch['text_max_abs_difference']:.1e})"
     )
     seg.set_vocabulary(VOCABULARY, background=True)
-    header = f"{'image':>10} {'method':>14} {'mode':>6} {'frames/s':>8} {'p50 ms':>9} {'p95 ms':>9} {'RSS MiB':>8}"
-    print(header + (" {:>9}".format("CUDA MiB") if seg.device.type == "cuda" else ""))
     rows = bench_configs(seg, args)
     batches = bench_batches(seg, args)
     versus = bench_against_reference(seg, args)
     print_versus(versus)
-    main_row = [r for r in rows if (r["size"], r["method"], r["mode"]) == ("448x448", "clip_dinoiser", "whole")]
+    headline = ("448x448", "clip_dinoiser", "whole", "none")
+    main_row = [r for r in rows if (r["size"], r["method"], r["mode"], r["refine"]) == headline]
     if main_row:  # the issue's headline configuration, at the precision asked for
         achieved = main_row[0]["fps"] * versus["compute"]["single_pass_gflop"] * 1e9
         peak = matmul_peak(seg.device, args.precision)

@@ -25,6 +25,7 @@ DOMAIN_OFFSETS = {
     "inputs_compressed": 8,
     "consumers": 9,
     "lifecycle": 10,
+    "zoo": 13,
     "transport": 20,
     "bag_equal": 31,
 }
@@ -54,6 +55,23 @@ def segmenter():
     return Segmenter(weights="seeded", heads="seeded", device="cpu", precision="fp32")
 
 
+@pytest.fixture(scope="session")
+def zoo_segmenter():
+    """The training-free methods' engine: seeded OpenAI-architecture (QuickGELU) CLIP, no heads at all
+    (the heads path does not exist, so loading them would fail)."""
+    from ov_seg_ros import Segmenter
+
+    return Segmenter(weights="seeded", heads="/nonexistent/last.pt", method="naclip", input_size=0)
+
+
+@pytest.fixture()
+def zoo(zoo_segmenter):
+    """The zoo engine, with method/mode/refine/size restored after the test."""
+    saved = zoo_segmenter.method, zoo_segmenter.mode, zoo_segmenter.refine, zoo_segmenter.input_size
+    yield zoo_segmenter
+    zoo_segmenter.method, zoo_segmenter.mode, zoo_segmenter.refine, zoo_segmenter.input_size = saved
+
+
 @pytest.fixture()
 def engine(segmenter):
     """The shared segmenter, with method/size/mode restored after the test."""
@@ -63,6 +81,7 @@ def engine(segmenter):
 
 
 def load_fixture(name: str) -> dict:
+    """test/fixtures/<name>.npz (zoo fixtures: 'zoo/<method>_<case>')."""
     with np.load(FIXTURES / f"{name}.npz") as data:
         return {key: data[key] for key in data.files}
 

@@ -26,7 +26,7 @@ ROS = (
     "rcl_interfaces",
 )  # the engine uses none
 # engine modules that load torch when imported: the torch-free layers may use the others
-ENGINE_TORCH = ("model", "clip_layout", "text", "weights", "segmenter")
+ENGINE_TORCH = ("model", "clip_layout", "text", "weights", "segmenter", "methods")
 
 # layer -> (external top-level packages it must not import, ov_seg_ros layers it must not import)
 FORBIDDEN = {

@@ -10,11 +10,14 @@ import os
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from .options import BACKBONES, METHOD_INFO
+
 AUTO = "auto"
 SEEDED = "seeded"
 DEFAULT_CLIP_WEIGHTS = "laion2b_s34b_b88k"
 CLIP_HF_REPO = "laion/CLIP-ViT-B-16-laion2B-s34B-b88K"  # where open_clip fetches that tag from
 CLIP_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+OPENAI_HF_REPO = "timm/vit_base_patch16_clip_224.openai"  # where open_clip 3.x fetches 'openai' ViT-B-16 from
 CLIP_ENV = "OV_SEG_WEIGHTS"
 HEADS_ENV = "OV_SEG_HEADS"
 HEADS_URL = "https://github.com/wysoczanska/clip_dinoiser/raw/main/checkpoints/last.pt"
@@ -29,15 +32,20 @@ def hf_hub_cache() -> Path:
     return Path(home).expanduser() / "hub"
 
 
-def cached_clip_weights() -> Optional[str]:
-    """$OV_SEG_WEIGHTS if it names a file, else the default tag if its checkpoint is in the HF cache."""
+def _in_hf_cache(repo: str) -> bool:
+    snapshots = hf_hub_cache() / ("models--" + repo.replace("/", "--")) / "snapshots"
+    return any(any(snapshots.glob(f"*/{name}")) for name in CLIP_FILES)
+
+
+def cached_clip_weights(method: str = "clip_dinoiser") -> Optional[str]:
+    """The method's default weights when they are on this machine: for CLIP-DINOiser / MaskCLIP
+    $OV_SEG_WEIGHTS if it names a file, else laion2b_s34b_b88k; for the others OpenAI's; from the HF cache."""
+    if BACKBONES[METHOD_INFO[method].backbone].default_weights == "openai":
+        return "openai" if _in_hf_cache(OPENAI_HF_REPO) else None
     env = os.environ.get(CLIP_ENV, "")
     if env and Path(env).expanduser().is_file():
         return str(Path(env).expanduser())
-    snapshots = hf_hub_cache() / ("models--" + CLIP_HF_REPO.replace("/", "--")) / "snapshots"
-    if any(any(snapshots.glob(f"*/{name}")) for name in CLIP_FILES):
-        return DEFAULT_CLIP_WEIGHTS
-    return None
+    return DEFAULT_CLIP_WEIGHTS if _in_hf_cache(CLIP_HF_REPO) else None
 
 
 def cached_heads() -> Optional[str]:
@@ -48,17 +56,21 @@ def cached_heads() -> Optional[str]:
     return None
 
 
-def resolve_auto_weights(weights: str = AUTO, heads: str = AUTO) -> Tuple[str, str, bool]:
-    """(weights, heads, is_seeded): each "auto" becomes the cached real file/tag, else "seeded".
+def resolve_auto_weights(
+    weights: str = AUTO, heads: str = AUTO, method: str = "clip_dinoiser"
+) -> Tuple[str, str, bool]:
+    """(weights, heads, is_seeded): each "auto" becomes the cached real file/tag for `method`, else "seeded".
 
-    Values other than "auto" pass through untouched. is_seeded is True when either part is seeded:
-    the masks then do not come from a trained model and every output should say so.
+    Values other than "auto" pass through untouched; a method without heads gets heads "" (unused).
+    is_seeded is True when a part the method uses is seeded: the masks then do not come from a trained
+    model and every output should say so.
     """
+    uses_heads = METHOD_INFO[method].heads
     if weights == AUTO:
-        weights = cached_clip_weights() or SEEDED
+        weights = cached_clip_weights(method) or SEEDED
     if heads == AUTO:
-        heads = cached_heads() or SEEDED
-    return weights, heads, SEEDED in (weights, heads)
+        heads = (cached_heads() or SEEDED) if uses_heads else ""
+    return weights, heads, weights == SEEDED or (uses_heads and heads == SEEDED)
 
 
 def seeded_warning(weights: str, heads: str) -> str:

@@ -28,13 +28,15 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 class CLIPDINOiser(nn.Module):
     """Image side of CLIP-DINOiser over an OpenCLIP ViT-B-16 visual tower."""
 
-    def __init__(self, visual: nn.Module, heads: Dict[str, torch.Tensor]):
+    def __init__(self, visual: nn.Module, heads: Optional[Dict[str, torch.Tensor]]):
         super().__init__()
         self.visual = visual
         width = visual.conv1.out_channels
         self.obj_proj = nn.Conv2d(width, 256, 3, padding=1, padding_mode="replicate")
         self.bkg_decoder = nn.Conv2d(width, 1, 1)
-        self.load_heads(heads)
+        self.heads_loaded = False  # the training-free methods share the tower and never load heads
+        if heads is not None:
+            self.load_heads(heads)
         self.register_buffer("mean", torch.tensor(CLIP_MEAN).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(CLIP_STD).view(1, 3, 1, 1), persistent=False)
         self._pos_cache: Dict[Tuple[int, int, torch.device, torch.dtype], torch.Tensor] = {}
@@ -46,6 +48,7 @@ class CLIPDINOiser(nn.Module):
         self.obj_proj.load_state_dict(state, strict=True)
         state = {k.split(".", 1)[1]: v for k, v in heads.items() if k.startswith("bkg_decoder.")}
         self.bkg_decoder.load_state_dict(state, strict=True)
+        self.heads_loaded = True
 
     # ----------------------------------------------------------------------------------- CLIP
     def positional_embedding(self, h: int, w: int, like: torch.Tensor) -> torch.Tensor:

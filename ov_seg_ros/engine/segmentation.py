@@ -4,6 +4,7 @@ so the ROS shell and the offline writers can hold results without loading the en
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
@@ -15,11 +16,12 @@ class Segmentation:
     """One image's result. probs/objectness at patch resolution, the rest at image size."""
 
     probs: np.ndarray  # K×h×w float32, after the background rule
-    objectness: np.ndarray  # h×w float32 in [0, 1]
-    objectness_image: np.ndarray  # H×W float32 in [0, 1]
+    objectness: np.ndarray  # h×w float32 in [0, 1]; NaN for methods without an objectness head
+    objectness_image: np.ndarray  # H×W float32 in [0, 1]; NaN likewise
     labels: np.ndarray  # H×W int64 class index into `classes`
     confidence: np.ndarray  # H×W float32, probability of the chosen class
     vocabulary: Vocabulary
+    probs_image: Optional[np.ndarray] = None  # K×H×W float32 when asked for (segment(probs_image=True))
 
     def label_image(self, min_confidence: float = 0.0) -> np.ndarray:
         """uint16 ids: 0 = background/unlabelled (or below min_confidence), k = vocabulary.names[k-1]."""

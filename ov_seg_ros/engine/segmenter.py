@@ -10,12 +10,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .model import CLIPDINOiser, apply_background_rule, classify
-from .options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
+from .methods import zoo
+from .methods.backbone import load_backbone
+from .model import apply_background_rule, classify
+from .options import MAX_LONG_SIDE, MODES, PATCH, PRECISION_NAMES, REFINES, check_input_size
 from .segmentation import Segmentation
-from .text import TextEmbeddingCache
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
-from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
 
 PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16), strict=True))
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
@@ -61,18 +61,20 @@ def _patch_to_pixels(maps: torch.Tensor, height: int, width: int) -> torch.Tenso
 
 
 class Segmenter:
-    """CLIP-DINOiser (or plain MaskCLIP) over numpy RGB images, one CLIP pass per image."""
+    """CLIP-DINOiser, MaskCLIP or a training-free method (engine/methods) over numpy RGB images."""
 
     def __init__(
         self,
-        weights: str = DEFAULT_CLIP_WEIGHTS,
+        weights: str = "",
         heads: str = "",
         device: str = "cpu",
         precision: str = "fp32",
         method: str = "clip_dinoiser",
         input_size: Optional[int] = None,
         mode: str = "whole",
+        refine: str = "none",
     ):
+        """weights '' = the method's default backbone; heads are loaded only for methods that use them."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.device = torch.device(device)
@@ -85,30 +87,39 @@ class Segmenter:
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
         self.precision = precision
-        self.method, self.mode, self.input_size = METHODS[0], MODES[0], None
-        self.configure(method=method, input_size=input_size or 0, mode=mode)
-        head_state = load_heads(heads)  # the cheap file first: fail fast on a wrong path
-        clip = load_clip(weights)
-        self.network = CLIPDINOiser(clip.visual, head_state).to(self.device).eval()
-        import open_clip
-
-        self.text = TextEmbeddingCache(clip.to(self.device), open_clip.get_tokenizer(CLIP_ARCH), self.device)
+        self.method, self.mode, self.refine, self.input_size = method, MODES[0], REFINES[0], None
+        self.configure(input_size=input_size or 0, mode=mode, refine=refine)  # fail fast, before loading
+        self.backbone = load_backbone(weights, heads, method, self.device)
+        self.network, self.text = self.backbone.network, self.backbone.text
         self._vocabulary: Optional[Vocabulary] = None
 
     # ---------------------------------------------------------------------------- settings
     def configure(
-        self, method: Optional[str] = None, input_size: Optional[int] = None, mode: Optional[str] = None
+        self,
+        method: Optional[str] = None,
+        input_size: Optional[int] = None,
+        mode: Optional[str] = None,
+        refine: Optional[str] = None,
     ) -> None:
-        """Change how later frames are segmented; input_size 0 means the image's own size."""
-        if method is not None and method not in METHODS:
-            raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        """Change how later frames are segmented; input_size 0 means the image's own size. A method
+        that needs another backbone raises ValueError (method_reason says why)."""
+        reason = self.method_reason(method) if method is not None else None
+        if reason:
+            raise ValueError(reason)
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
+        if refine is not None and refine not in REFINES:
+            raise ValueError(f"refine must be one of {list(REFINES)}, got {refine!r}")
         if input_size is not None:
             check_input_size(input_size)  # before any assignment: a rejected call changes nothing
             self.input_size = input_size or None
         self.method = method or self.method
         self.mode = mode or self.mode
+        self.refine = refine or self.refine
+
+    def method_reason(self, method: str) -> Optional[str]:
+        """Why later frames cannot use `method` on the loaded backbone, or None."""
+        return self.backbone.switch_reason(method)
 
     # -------------------------------------------------------------------------- vocabulary
     @property
@@ -124,7 +135,7 @@ class Segmenter:
             raise ValueError(reason)
         names = tuple(n.strip() for n in names)
         embeddings = self.text.embeddings(list(Vocabulary.classes_for(names, background))).to(self.device)
-        return Vocabulary(names=names, background=background, embeddings=embeddings)
+        return Vocabulary(names=names, background=background, embeddings=embeddings, backbone=self.text.backbone)
 
     def use_vocabulary(self, vocabulary: Vocabulary) -> None:
         self._vocabulary = vocabulary  # one reference swap: atomic for concurrent readers
@@ -136,19 +147,30 @@ class Segmenter:
 
     # ----------------------------------------------------------------------------- images
     def segment(
-        self, rgb: np.ndarray, vocabulary: Optional[Vocabulary] = None, input_size: Optional[int] = None
+        self,
+        rgb: np.ndarray,
+        vocabulary: Optional[Vocabulary] = None,
+        input_size: Optional[int] = None,
+        probs_image: bool = False,
     ) -> Segmentation:
-        """Segment one H×W×3 uint8 RGB image; input_size overrides the configured one (0 = native)."""
-        return self.segment_batch([rgb], vocabulary, input_size)[0]
+        """Segment one H×W×3 uint8 RGB image; input_size overrides the configured one (0 = native);
+        probs_image also returns the K×H×W probabilities labels/confidence are argmax/max of."""
+        return self.segment_batch([rgb], vocabulary, input_size, probs_image)[0]
 
     def segment_batch(
-        self, images: Sequence[np.ndarray], vocabulary: Optional[Vocabulary] = None, input_size: Optional[int] = None
+        self,
+        images: Sequence[np.ndarray],
+        vocabulary: Optional[Vocabulary] = None,
+        input_size: Optional[int] = None,
+        probs_image: bool = False,
     ) -> List[Segmentation]:
         """Results in input order; in whole mode images of one size share a forward pass (several
         cameras of one model), in slide mode each image runs its own windows."""
         vocab = vocabulary or self._vocabulary
         if vocab is None:
             raise RuntimeError("no vocabulary: call set_vocabulary() first")
+        if vocab.backbone and vocab.backbone != self.text.backbone:
+            raise ValueError(f"vocabulary embedded on {vocab.backbone}, not this engine's {self.text.backbone}")
         for rgb in images:
             validate_image(rgb)
         size = self.input_size if input_size is None else check_input_size(input_size)
@@ -157,7 +179,8 @@ class Segmenter:
             groups.setdefault(rgb.shape if self.mode == "whole" else (i,), []).append(i)
         results: List[Optional[Segmentation]] = [None] * len(images)
         for indices in groups.values():
-            for i, result in zip(indices, self._segment_stack([images[i] for i in indices], vocab, size), strict=True):
+            stack = self._segment_stack([images[i] for i in indices], vocab, size, probs_image)
+            for i, result in zip(indices, stack, strict=True):
                 results[i] = result
         return results  # type: ignore[return-value]  # every index was filled
 
@@ -178,18 +201,24 @@ class Segmenter:
         return batch.to(self.device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
 
     def _segment_stack(
-        self, images: Sequence[np.ndarray], vocab: Vocabulary, input_size: Optional[int]
+        self, images: Sequence[np.ndarray], vocab: Vocabulary, input_size: Optional[int], probs_image: bool = False
     ) -> List[Segmentation]:
         height, width = images[0].shape[:2]
         with self._precision():
             x = self._to_tensor(images)
             if input_size:
                 x = _upsample(x, resized_shape(height, width, input_size))
-            predict = self._predict_slide if self.mode == "slide" else self._predict_whole
-            probs, objectness, pixels = predict(x, vocab)
+            if self.method in zoo.ZOO:  # training-free methods: their own protocols, no objectness
+                maps = (self.backbone.vit, self.method, x, vocab, self.mode, self.refine, (height, width))
+                probs, objectness, pixels = zoo.engine_maps(*maps)
+            else:
+                predict = self._predict_slide if self.mode == "slide" else self._predict_whole
+                probs, objectness, pixels = predict(x, vocab)
+                if self.refine == "pamr":
+                    pixels = zoo.refine_probabilities(pixels, x)
             if pixels.shape[-2:] != (height, width):
                 pixels = _upsample(pixels, (height, width))
-            return _results(probs, objectness, pixels, vocab)
+            return _results(probs, objectness, pixels, vocab, probs_image)
 
     def predict(self, x: torch.Tensor, vocab: Vocabulary) -> Tuple[torch.Tensor, torch.Tensor]:
         """x: B×3×H×W in [0,1], any size. Returns probs B×K×h×w and objectness B×h×w (padded grid)."""
@@ -225,13 +254,14 @@ class Segmenter:
 
 
 def _results(
-    probs: torch.Tensor, objectness: torch.Tensor, pixels: torch.Tensor, vocab: Vocabulary
+    probs: torch.Tensor, objectness: torch.Tensor, pixels: torch.Tensor, vocab: Vocabulary, probs_image: bool = False
 ) -> List[Segmentation]:
     """Split the (K+1)-channel pixel maps into labels, confidence and objectness, per image."""
     confidence, labels = pixels[:, :-1].max(dim=1)
     to_np = lambda t: t.float().cpu().numpy()  # noqa: E731
     probs, objectness, obj_image = to_np(probs), to_np(objectness), to_np(pixels[:, -1])
     labels, confidence = labels.cpu().numpy(), to_np(confidence)
+    images = to_np(pixels[:, :-1]) if probs_image else [None] * len(probs)
     return [
         Segmentation(
             probs=probs[i],
@@ -240,6 +270,7 @@ def _results(
             labels=labels[i],
             confidence=confidence[i],
             vocabulary=vocab,
+            probs_image=images[i],
         )
         for i in range(len(probs))
     ]

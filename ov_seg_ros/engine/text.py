@@ -14,9 +14,13 @@ CLASSES_PER_BATCH = 4  # 320 prompts per text-encoder call: bounded memory, good
 
 
 class TextEmbeddingCache:
-    """Encodes class names once; later vocabularies only pay for names not seen before."""
+    """Encodes class names once; later vocabularies only pay for names not seen before.
 
-    def __init__(self, clip: torch.nn.Module, tokenizer: Callable, device: torch.device):
+    One cache per text tower: `backbone` names it, and vocabularies carry it, because the same name
+    embeds differently on another backbone (e.g. OpenAI's QuickGELU tower vs LAION's GELU one)."""
+
+    def __init__(self, clip: torch.nn.Module, tokenizer: Callable, device: torch.device, backbone: str = ""):
+        self.backbone = backbone
         self._clip = clip
         self._tokenizer = tokenizer
         self._device = device

@@ -56,6 +56,7 @@ class Vocabulary:
     background: bool
     embeddings: object = field(repr=False)  # torch.Tensor K×512 on the segmenter's device
     version: int = field(default_factory=lambda: next(_versions))
+    backbone: str = ""  # the text tower the embeddings come from ('' = unchecked)
 
     @staticmethod
     def classes_for(names: Tuple[str, ...], background: bool) -> Tuple[str, ...]:

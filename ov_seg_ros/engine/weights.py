@@ -16,8 +16,19 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 import torch
 
-from .auto_weights import CLIP_ENV, DEFAULT_CLIP_WEIGHTS, DEFAULT_HEADS_PATH, HEADS_ENV, HEADS_URL, SEEDED, cached_heads
+from .auto_weights import (
+    CLIP_ENV,
+    CLIP_HF_REPO,
+    DEFAULT_CLIP_WEIGHTS,
+    DEFAULT_HEADS_PATH,
+    HEADS_ENV,
+    HEADS_URL,
+    OPENAI_HF_REPO,
+    SEEDED,
+    cached_heads,
+)
 from .clip_layout import check_layout
+from .options import BACKBONES, METHOD_INFO
 
 CLIP_ARCH = "ViT-B-16"
 
@@ -58,36 +69,66 @@ def seeded_state_dict(shapes: Mapping[str, Tuple[int, ...]]) -> Dict[str, torch.
 
 
 def _missing_clip_message(what: str, reason: str) -> str:
+    tag, repo = ("openai", OPENAI_HF_REPO) if what == "openai" else (DEFAULT_CLIP_WEIGHTS, CLIP_HF_REPO)
     return (
         f"CLIP weights {what!r} could not be loaded ({reason}).\n"
         f"Get them on a machine with internet access, e.g.\n"
         f'  python -c "import open_clip; '
-        f"open_clip.create_model('{CLIP_ARCH}', pretrained='{DEFAULT_CLIP_WEIGHTS}')\"\n"
-        f"(fills the Hugging Face cache, ~600 MB, laion/CLIP-ViT-B-16-laion2B-s34B-b88K), or download\n"
+        f"open_clip.create_model('{CLIP_ARCH}', pretrained='{tag}')\"\n"
+        f"(fills the Hugging Face cache, ~600 MB, {repo}), or download\n"
         f"open_clip_pytorch_model.bin from that repository and pass its path as `weights` "
         f"(ROS parameter `weights`, or environment variable {CLIP_ENV}). "
         f"Use weights='{SEEDED}' for deterministic untrained weights (tests, demos without a model)."
     )
 
 
-def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS) -> torch.nn.Module:
-    """Build OpenCLIP ViT-B-16 on CPU from 'seeded', an OpenCLIP pretrained tag, or a local file."""
+def _looks_like_path(weights: str) -> bool:
+    return os.sep in weights or Path(weights).suffix in {".bin", ".pt", ".pth", ".safetensors"}
+
+
+def resolve_backbone(weights: str, method: str) -> Tuple[str, bool]:
+    """(weights, quick_gelu) that `method` runs on under the `weights` setting.
+
+    '' is the method's default: OpenAI's for the training-free methods, laion2b_s34b_b88k (or
+    $OV_SEG_WEIGHTS) for CLIP-DINOiser and MaskCLIP. The activation is an OpenCLIP tag's own (open_clip
+    3.x builds GELU for 'openai' unless told: it only warns), else (seeded, files) the method's family's.
+    """
+    family = BACKBONES[METHOD_INFO[method].backbone]
+    if not weights:
+        env = os.environ.get(CLIP_ENV, "") if family.default_weights == DEFAULT_CLIP_WEIGHTS else ""
+        weights = env or family.default_weights
+    if weights == SEEDED or _looks_like_path(weights):
+        return weights, family.quick_gelu
+    import open_clip
+
+    config = open_clip.get_pretrained_cfg(CLIP_ARCH, weights)
+    return weights, bool(config.get("quick_gelu", False)) if config else family.quick_gelu
+
+
+def backbone_name(weights: str, quick_gelu: bool) -> str:
+    """What a loaded backbone is called in logs, refusals and the text cache's key."""
+    return f"{weights} ({'QuickGELU' if quick_gelu else 'GELU'})"
+
+
+def load_clip(weights: str = DEFAULT_CLIP_WEIGHTS, quick_gelu: bool = False) -> torch.nn.Module:
+    """Build OpenCLIP ViT-B-16 on CPU from 'seeded', an OpenCLIP pretrained tag, or a local file;
+    quick_gelu builds OpenAI CLIP's x·σ(1.702x) in both towers (same tensors, another network)."""
     import open_clip
 
     weights = weights or os.environ.get(CLIP_ENV, DEFAULT_CLIP_WEIGHTS)
     if weights == SEEDED:
-        model = open_clip.create_model(CLIP_ARCH, pretrained=None)
+        model = open_clip.create_model(CLIP_ARCH, pretrained=None, force_quick_gelu=quick_gelu)
         shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
         model.load_state_dict(seeded_state_dict(shapes), strict=True)
         check_layout(model)
         return model.eval()
-    looks_like_path = os.sep in weights or Path(weights).suffix in {".bin", ".pt", ".pth", ".safetensors"}
+    looks_like_path = _looks_like_path(weights)
     if looks_like_path and not Path(weights).is_file():
         raise WeightsNotFoundError(_missing_clip_message(weights, "no such file"))
     if not looks_like_path and weights not in open_clip.list_pretrained_tags_by_model(CLIP_ARCH):
         raise WeightsNotFoundError(_missing_clip_message(weights, f"not a file and not an OpenCLIP tag of {CLIP_ARCH}"))
     try:
-        model = open_clip.create_model(CLIP_ARCH, pretrained=weights)
+        model = open_clip.create_model(CLIP_ARCH, pretrained=weights, force_quick_gelu=quick_gelu)
     except Exception as exc:  # hub unreachable, corrupt file, ...
         raise WeightsNotFoundError(_missing_clip_message(weights, f"{type(exc).__name__}: {exc}")) from exc
     check_layout(model)

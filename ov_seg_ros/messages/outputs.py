@@ -16,6 +16,7 @@ import numpy as np
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from ..engine.auto_weights import SEEDED
+from ..engine.options import has_objectness
 from ..engine.segmentation import Segmentation
 from . import convert, vision
 from .frame_data import FrameData
@@ -131,7 +132,7 @@ def _detections_3d(frame: Any, result: Segmentation, shared: FrameData, cfg: Con
 OUTPUTS: List[Output] = [
     Output("labels", Image, _labels),
     Output("confidence", Image, _confidence),
-    Output("objectness", Image, _objectness),
+    Output("objectness", Image, _objectness, when=lambda cfg: has_objectness(cfg["method"])),  # naclip, ...: none
     Output("overlay", Image, _overlay, when=lambda cfg: cfg["publish_overlay"], lazy=True),
     Output("camera_info", CameraInfo, _camera_info),
     Output("points", PointCloud2, _points, requires="publish_points", lazy=True),

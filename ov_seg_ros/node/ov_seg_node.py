@@ -166,6 +166,9 @@ class OvSegNode(LifecycleNode):
     def _validate_parameters(self, params: List[Parameter]) -> SetParametersResult:
         changes = {p.name: p.value for p in params}
         reason = changes_reason(self._cfg, changes)
+        pipeline = self._pipeline
+        if not reason and "method" in changes and pipeline is not None and pipeline.segmenter is not None:
+            reason = pipeline.segmenter.method_reason(changes["method"])  # the loaded backbone decides
         if reason:
             self.get_logger().warning(f"rejected parameter change: {reason}")
         return SetParametersResult(successful=reason is None, reason=reason or "")

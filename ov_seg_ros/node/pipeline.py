@@ -24,7 +24,7 @@ from .diagnostics import worth_logging
 from .frames import FrameStats, LatestSlot, Throttle
 from .label_topics import LabelTopics
 
-ENGINE_PARAMS = ("method", "input_size", "mode")  # applied by the worker between frames
+ENGINE_PARAMS = ("method", "input_size", "mode", "refine")  # applied by the worker between frames
 VOCABULARY_PARAMS = ("vocabulary", "background")
 VOCABULARY_WAIT_S = 300.0  # activation waits this long at most for a vocabulary still being encoded
 WORKER_JOIN_S = 60.0  # deactivation waits this long at most for the frame in flight
@@ -63,7 +63,7 @@ class Pipeline:
         self._logger.info(
             f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} ({c['precision']})"
         )
-        return Segmenter(
+        segmenter = Segmenter(
             weights=c["weights"],
             heads=c["heads"],
             device=c["device"],
@@ -71,7 +71,10 @@ class Pipeline:
             method=c["method"],
             input_size=c["input_size"],
             mode=c["mode"],
+            refine=c["refine"],
         )
+        self._logger.info(f"loaded {segmenter.backbone.describe(c['method'])}")  # method, weights, activation
+        return segmenter
 
     @property
     def device(self) -> Any:

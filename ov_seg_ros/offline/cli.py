@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Iterable, Optional, Sequence
 
-from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, seeded_warning
+from ..engine.auto_weights import resolve_auto_weights, seeded_warning
 from ..parameters.checks import parse_vocabulary, vocabulary_reason
 from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 from .fleet import RAY_FLAGS, add_fleet_args, run_fleet, wants_fleet
@@ -59,15 +59,16 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     )
     p.add_argument(
         "--weights",
-        default=DEFAULT_CLIP_WEIGHTS,
-        help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded)",
+        default="",
+        help="OpenCLIP tag, checkpoint file, 'seeded' (untrained) or 'auto' (cached, else seeded); "
+        "default: the method's own (openai for naclip/clearclip/sclip, else laion2b_s34b_b88k)",
     )
     p.add_argument(
         "--heads",
         default="",
         help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), 'seeded' or 'auto'",
     )
-    for name in ("device", "precision", "method", "input_size", "mode", "min_confidence"):
+    for name in ("device", "precision", "method", "refine", "input_size", "mode", "min_confidence"):
         spec_option(p, name)
     add_bag_args(p)
     add_fleet_args(p)
@@ -191,7 +192,7 @@ def build_segmenter(args: argparse.Namespace, seg=None):
     from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
-    args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads)
+    args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads, args.method)
     if seeded:
         print(seeded_warning(args.weights, args.heads), file=sys.stderr)
     if seg is None:
@@ -203,9 +204,11 @@ def build_segmenter(args: argparse.Namespace, seg=None):
             method=args.method,
             input_size=args.input_size,
             mode=args.mode,
+            refine=args.refine,
         )
     else:
-        seg.configure(method=args.method, input_size=args.input_size, mode=args.mode)
+        seg.configure(method=args.method, input_size=args.input_size, mode=args.mode, refine=args.refine)
+    print(f"ov-seg: {seg.backbone.describe(args.method)}", file=sys.stderr)  # which method, weights, activation
     names, _ = parse_vocabulary(args.classes)  # checked in parse_args: the node's one list rule
     seg.set_vocabulary(names, background=args.background)
     return seg, seeded

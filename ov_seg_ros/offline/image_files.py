@@ -1,5 +1,6 @@
 """ov-seg's image files: which inputs a path names, their output names, reading them, and writing the
-four files of one segmented image (labels PNG, overlay PNG, objectness PNG, label map JSON)."""
+four files of one segmented image (labels PNG, overlay PNG, objectness PNG when the method has it, label
+map JSON)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..engine.options import has_objectness
 from ..messages.visualize import SEEDED_BANNER, label_map_document, objectness_to_rgb, render_overlay
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
@@ -47,7 +49,8 @@ def write_outputs(
     Image.fromarray(labels).save(out / f"{stem}_labels.png")
     overlay = render_overlay(rgb, labels, label_map, banner=SEEDED_BANNER if seeded else None)
     Image.fromarray(overlay).save(out / f"{stem}_overlay.png")
-    Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
+    if has_objectness(args.method):  # the training-free methods have no objectness head
+        Image.fromarray(objectness_to_rgb(result.objectness_image)).save(out / f"{stem}_objectness.png")
     meta = label_map_document(
         label_map,
         result.vocabulary.version,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from ..engine.options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES
+from ..engine.options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, REFINES
 from . import checks as rules
 from .checks import CLASS_LISTS, LABEL_ENCODINGS, RELIABILITY_SETTINGS, Check, Reason
 
@@ -58,16 +58,17 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec(
         "background",
         True,
-        "Add a 'background' class (label 0) decided by the objectness head; without it label 0 "
-        "means 'unlabelled' (below min_confidence).",
+        "Add a 'background' class (label 0) decided by the objectness head; without it, and for methods "
+        "without that head, label 0 means below min_confidence ('unlabelled' / 'background').",
     ),
     ParamSpec(
         "method",
         "clip_dinoiser",
-        "clip_dinoiser (MaskCLIP features pooled by the learned correlation, background from "
-        "objectness) or plain maskclip.",
+        "clip_dinoiser (needs its heads) or plain maskclip on LAION CLIP; the training-free naclip, "
+        "clearclip or sclip on OpenAI CLIP. A switch to another backbone is refused: restart with it.",
         choices=METHODS,
     ),
+    ParamSpec("refine", "none", "Post-processing: none, or pamr (NACLIP's mask refinement).", choices=REFINES),
     ParamSpec(
         "input_size",
         448,
@@ -76,7 +77,12 @@ SPECS: Tuple[ParamSpec, ...] = (
         int_range=(0, MAX_INPUT_SIZE),
         check=rules.check_engine_input_size,
     ),
-    ParamSpec("mode", "whole", "Inference over the whole image, or 448 px sliding windows.", choices=MODES),
+    ParamSpec(
+        "mode",
+        "whole",
+        "Whole image, or the method's sliding windows (448/224 px; 224/112 for naclip, sclip).",
+        choices=MODES,
+    ),
     ParamSpec(
         "min_confidence", 0.0, "Pixels whose class probability is below this get label 0.", float_range=(0.0, 1.0)
     ),
@@ -92,8 +98,9 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("precision", "fp32", "Network precision.", read_only=True, choices=PRECISIONS),
     ParamSpec(
         "weights",
-        "laion2b_s34b_b88k",
-        "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests).",
+        "",
+        "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests); '' = "
+        "the method's own (openai for naclip/clearclip/sclip, else laion2b_s34b_b88k).",
         read_only=True,
         launch=True,
     ),
