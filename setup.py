@@ -20,6 +20,13 @@ setup(
         (f"lib/{PACKAGE}", glob("scripts/*")),
     ],
     install_requires=["numpy", "torch", "open_clip_torch", "pillow", "tqdm", "pyyaml", "rosbags"],
+    # Compiled backends of the image pass (README "Backends"): `pip install .[openvino]` etc. The exporter
+    # is torch's dynamo one, which needs onnxscript; the names here are what support.install_hint prints.
+    extras_require={
+        "onnxruntime": ["onnx", "onnxscript", "onnxruntime"],
+        "openvino": ["onnx", "onnxscript", "openvino", "nncf"],
+        "tensorrt": ["onnx", "onnxscript", "tensorrt"],
+    },
     zip_safe=True,
     maintainer="ov_seg_ros developers",
     maintainer_email="dev@ov-seg-ros.invalid",

@@ -25,6 +25,7 @@ DOMAIN_OFFSETS = {
     "inputs_compressed": 8,
     "consumers": 9,
     "transport": 20,
+    "backends": 30,
 }
 
 

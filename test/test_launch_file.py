@@ -48,6 +48,8 @@ PARAMETERS = [  # the parameter arguments the launch file had by hand before the
     "cameras",
     "image_transport",
     "depth_transport",
+    "precision",  # with backend: issue 24
+    "backend",
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 PATCH = 16  # ViT-B/16 patch size: network inputs are padded to multiples of it
 METHODS = ("clip_dinoiser", "maskclip")
 MODES = ("whole", "slide")
-PRECISION_NAMES = ("fp32", "fp16", "bf16")
+PRECISION_NAMES = ("fp32", "fp16", "bf16", "int8")  # int8: backend openvino
 MAX_LONG_SIDE = 2048  # mmseg Resize(img_scale=(2048, 448), keep_ratio=True)
 NATIVE_SIZE = 0  # input_size 0: the image's own size (the one spelling of it, everywhere)
 

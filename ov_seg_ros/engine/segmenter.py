@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backends.factory import Calibration, make_visual_pass
+from .backends.support import DEFAULT_BACKEND, combination_error, require
 from .model import CLIPDINOiser, apply_background_rule, classify
 from .options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, check_input_size
 from .segmentation import Segmentation
@@ -17,7 +19,7 @@ from .text import TextEmbeddingCache
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
 from .weights import CLIP_ARCH, DEFAULT_CLIP_WEIGHTS, load_clip, load_heads
 
-PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16), strict=True))
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # torch autocast's
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
 SLIDE_STRIDE = 224  # ... every 224 pixels
 
@@ -72,9 +74,17 @@ class Segmenter:
         method: str = "clip_dinoiser",
         input_size: Optional[int] = None,
         mode: str = "whole",
+        backend: str = DEFAULT_BACKEND,
+        calibration: Calibration = None,
     ):
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        if precision not in PRECISION_NAMES:
+            raise ValueError(f"precision must be one of {list(PRECISION_NAMES)}, got {precision!r}")
+        reason = combination_error(backend, precision, device, method)
+        if reason:
+            raise ValueError(reason)
+        if backend != DEFAULT_BACKEND:
+            require(backend)  # before loading any weights: a missing package is one line, at once
+        self.backend = backend
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available")
@@ -90,6 +100,8 @@ class Segmenter:
         head_state = load_heads(heads)  # the cheap file first: fail fast on a wrong path
         clip = load_clip(weights)
         self.network = CLIPDINOiser(clip.visual, head_state).to(self.device).eval()
+        # The visual pass the frames go through: the network itself, or its compiled graph per shape.
+        self.visual = make_visual_pass(backend, self.network, precision, device, calibration)
         import open_clip
 
         self.text = TextEmbeddingCache(clip.to(self.device), open_clip.get_tokenizer(CLIP_ARCH), self.device)
@@ -102,6 +114,9 @@ class Segmenter:
         """Change how later frames are segmented; input_size 0 means the image's own size."""
         if method is not None and method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+        reason = method and combination_error(self.backend, self.precision, str(self.device), method)
+        if reason:
+            raise ValueError(reason)
         if mode is not None and mode not in MODES:
             raise ValueError(f"mode must be one of {list(MODES)}, got {mode!r}")
         if input_size is not None:
@@ -163,9 +178,9 @@ class Segmenter:
 
     @contextlib.contextmanager
     def _precision(self) -> Iterator[None]:
-        dtype = PRECISIONS[self.precision]
+        dtype = PRECISIONS.get(self.precision, torch.float32)
         with torch.inference_mode():
-            if dtype == torch.float32:
+            if dtype == torch.float32 or self.backend != "torch":  # compiled passes hold their precision
                 yield
             else:
                 with torch.autocast(device_type=self.device.type, dtype=dtype):
@@ -195,7 +210,7 @@ class Segmenter:
         """x: B×3×H×W in [0,1], any size. Returns probs B×K×h×w and objectness B×h×w (padded grid)."""
         pad_h, pad_w = (-x.shape[-2]) % PATCH, (-x.shape[-1]) % PATCH
         x = F.pad(x, (0, pad_w, 0, pad_h))  # zero = black, before normalisation, as upstream
-        features, objectness = self.network(x, pool=self.method == "clip_dinoiser")
+        features, objectness = self.visual(x, pool=self.method == "clip_dinoiser")
         probs = classify(features, vocab.embeddings)
         if self.method == "clip_dinoiser":
             probs = apply_background_rule(probs, objectness.float(), vocab.background_index)

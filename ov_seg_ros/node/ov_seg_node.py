@@ -93,7 +93,8 @@ class OvSegNode(Node):
     def _make_segmenter(self) -> Segmenter:
         c = self._cfg
         self.get_logger().info(
-            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} ({c['precision']})"
+            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} "
+            f"({c['backend']} {c['precision']})"
         )
         try:
             return Segmenter(
@@ -104,8 +105,10 @@ class OvSegNode(Node):
                 method=c["method"],
                 input_size=c["input_size"],
                 mode=c["mode"],
+                backend=c["backend"],
+                calibration=c["calibration"],
             )
-        except (ValueError, RuntimeError) as e:  # e.g. device 'cuda' without CUDA
+        except (ValueError, RuntimeError, ImportError) as e:  # e.g. device 'cuda' without CUDA, no openvino
             raise StartupError(str(e)) from e
 
     def _first_vocabulary(self) -> Vocabulary:
