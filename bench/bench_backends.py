@@ -7,8 +7,9 @@ first-use export/build time, cached load time, peak RSS, label agreement with to
     python bench/bench_backends.py --rounds 10 --keep-cache
 
 Frames: the bundled demo frames (480×640); int8 is calibrated on frames 0-3 and measured on 4-7.
-Build and load run in child processes (their peak RSS is the figure: torch, text tower, one backend
-and one shape, as a node holds it); the timing runs all configurations in one process, alternating
+First use (export/build) and a second engine's cached load are timed per shape in this process;
+peak RSS comes from one child per configuration (torch, text tower, one backend, native shape, as a node
+holds it); the timing runs all configurations in one process, alternating
 frame by frame so that the shared machine's load falls on all of them alike.
 """
 
@@ -64,42 +65,59 @@ def make(backend: str, precision: str, size: int, calibration: str):
     return seg
 
 
-def child(stage: str, backend: str, precision: str, size: int, calibration: str) -> None:
-    """build: first use (export unless cached); load: a new engine from the cache, then 3 frames."""
+def child(backend: str, precision: str, size: int, calibration: str) -> None:
+    """Peak RSS of one engine as a node holds it: loaded from the cache, 3 frames."""
     seg = make(backend, precision, size, calibration)
-    images = frames(range(4, 8))
-    start = time.perf_counter()
-    seg.segment(images[0])
-    first = time.perf_counter() - start
-    build = seg.visual.builds[-1] if seg.visual.builds else {"how": "eager", "seconds": 0.0}
-    for image in images[1:]:
+    for image in frames(range(4, 7)):
         seg.segment(image)
-    print(
-        json.dumps(
-            {
-                "how": build["how"],
-                "seconds": build["seconds"],
-                "first_frame_s": first,
-                "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            }
-        )
-    )
+    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
 
-def run_child(stage: str, config: Tuple[str, str], size: int, calibration: str) -> Dict:
-    cmd = [sys.executable, __file__, "--child", stage, *config, str(size), "--calibration", calibration]
+def run_child(config: Tuple[str, str], size: int, calibration: str) -> Dict:
+    cmd = [sys.executable, __file__, "--child", *config, str(size), "--calibration", calibration]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
-        raise RuntimeError(f"{stage} {config} {size}: {proc.stderr[-2000:]}")
+        raise RuntimeError(f"{config} {size}: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def alternate(configs, sizes, rounds: int, calibration: str) -> Dict:
-    """All configurations in one process (one network, one pass per backend × precision)."""
+def input_shape(size: int) -> Tuple[int, int, int, int]:
+    """The network input of a 480×640 frame at this input size, as the Segmenter pads it."""
+    from ov_seg_ros.engine.options import PATCH
+    from ov_seg_ros.engine.segmenter import resized_shape
+
+    height, width = resized_shape(480, 640, size) if size else (480, 640)
+    return (1, 3, -(-height // PATCH) * PATCH, -(-width // PATCH) * PATCH)
+
+
+def build_and_load(seg, configs, sizes, calibration: str) -> Tuple[Dict, Dict]:
+    """First use (export/build into the cache) and a second engine's cached load, per config and size:
+    (the loaded passes, {(config, size): (build s, load s)})."""
     from ov_seg_ros.engine.backends.factory import make_visual_pass
 
-    seg = make("torch", "fp32", sizes[0], calibration)
-    passes = {c: make_visual_pass(c[0], seg.network, c[1], "cpu", calibration) for c in configs}
+    passes, times = {}, {}
+    for config in configs:
+        passes[config] = make_visual_pass(config[0], seg.network, config[1], "cpu", calibration)
+        for size in sizes:
+            if config[0] == "torch":
+                times[(config, size)] = (None, None)
+                continue
+            fresh = make_visual_pass(config[0], seg.network, config[1], "cpu", calibration)
+            built = fresh.prepare(input_shape(size))
+            loaded = passes[config].prepare(input_shape(size))
+            times[(config, size)] = (built["seconds"], loaded["seconds"])
+            print(
+                f"{config} {size}: first use {built['how']} {built['seconds']:.1f} s, "
+                f"then {loaded['how']} {loaded['seconds']:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            del fresh
+    return passes, times
+
+
+def alternate(seg, passes, configs, sizes, rounds: int) -> Dict:
+    """All configurations in one process (one network, one pass per backend × precision)."""
     images = frames(range(4, 8))
     times: Dict = {(c, s): [] for c in configs for s in sizes}
     agree: Dict = {(c, s): [] for c in configs for s in sizes}
@@ -126,11 +144,11 @@ def main() -> None:
     p.add_argument("--sizes", default="448,0", help="input sizes (0 = native 480×640)")
     p.add_argument("--keep-cache", action="store_true", help="use $XDG_CACHE_HOME as it is (build times: cached)")
     p.add_argument("--calibration", default="", help=argparse.SUPPRESS)
-    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    p.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
-        stage, backend, precision, size = args.child
-        return child(stage, backend, precision, int(size), args.calibration)
+        backend, precision, size = args.child
+        return child(backend, precision, int(size), args.calibration)
     if not args.keep_cache:
         os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ov_seg_bench_cache_")
     calibration = tempfile.mkdtemp(prefix="ov_seg_bench_calib_")
@@ -148,18 +166,12 @@ def main() -> None:
     print(
         f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}", file=sys.stderr
     )
-    setup: Dict = {}
-    for config in configs:
-        for size in sizes:
-            built = run_child("build", config, size, calibration)
-            loaded = run_child("load", config, size, calibration)
-            setup[(config, size)] = (built, loaded)
-            print(
-                f"{config} {size}: built {built['how']} {built['seconds']:.1f} s, loaded {loaded['how']} "
-                f"{loaded['seconds']:.1f} s, peak RSS {loaded['peak_rss_mib']:.0f} MiB",
-                file=sys.stderr,
-            )
-    results = alternate(configs, sizes, args.rounds, calibration)
+    seg = make("torch", "fp32", sizes[0], calibration)
+    passes, setup = build_and_load(seg, configs, sizes, calibration)
+    results = alternate(seg, passes, configs, sizes, args.rounds)
+    rss = {}
+    for config in configs:  # one child per config at the larger input (native 480×640 when measured)
+        rss[config] = run_child(config, max(sizes, key=lambda s: s or 10**6), calibration)["peak_rss_mib"]
     load = os.getloadavg()
     print(f"\nper 480×640 frame, {args.rounds} alternating rounds; load average after: {load[0]:.1f}\n")
     print(
@@ -180,9 +192,9 @@ def main() -> None:
                 "input": size or "native",
                 "ms": ms,
                 "speedup": base / ms,
-                "build_s": None if eager else built["seconds"],
-                "load_s": None if eager else loaded["seconds"],
-                "peak_rss_mib": loaded["peak_rss_mib"],
+                "build_s": built,
+                "load_s": loaded,
+                "peak_rss_mib": rss[config],
                 "labels_mean": float(np.mean(agreement)),
                 "labels_worst": float(np.min(agreement)),
             }
@@ -190,7 +202,7 @@ def main() -> None:
             same = config == ("torch", "fp32")
             print(
                 f"| {config[0]} | {config[1]} | {row['input']} | {ms:.0f} | {row['speedup']:.2f}× | "
-                + ("— | — | " if eager else f"{built['seconds']:.1f} | {loaded['seconds']:.1f} | ")
+                + ("— | — | " if eager else f"{built:.0f} | {loaded:.1f} | ")
                 + f"{row['peak_rss_mib']:.0f} | "
                 + ("— |" if same else f"{100 * row['labels_mean']:.1f} / {100 * row['labels_worst']:.1f} % |")
             )

@@ -75,9 +75,10 @@ def load_or_build(
     path = root / entry_name(key)
     start = time.perf_counter()
     if path.exists():
-        meta = read_meta(path)
-        if meta == key:
+        meta = read_meta(path) or {}
+        if {k: v for k, v in meta.items() if k != "files"} == key:
             try:
+                _check_sizes(path, meta.get("files", {}))
                 return load(path), "cached", time.perf_counter() - start
             except Exception as exc:  # corrupt artifact: rebuild below
                 LOG.warning("ov_seg_ros: cache entry %s unreadable (%s); rebuilding", path, _short(exc))
@@ -88,16 +89,26 @@ def load_or_build(
     tmp.mkdir(parents=True)
     try:
         build(tmp)
-        (tmp / META).write_text(json.dumps(key, sort_keys=True))
+        files = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
+        (tmp / META).write_text(json.dumps({**key, "files": files}, sort_keys=True))
         shutil.rmtree(path, ignore_errors=True)
         try:
             os.rename(tmp, path)
         except OSError:  # another process finished the same entry first: use theirs
-            if read_meta(path) != key:
+            if not path.exists():
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return load(path), "built", time.perf_counter() - start
+
+
+def _check_sizes(path: Path, files: Dict[str, int]) -> None:
+    """Every artifact file as long as when it was built: a truncated copy fails here, not in a runtime
+    (cheaper than parsing 350 MB of ONNX on every load)."""
+    for name, size in files.items():
+        actual = (path / name).stat().st_size if (path / name).exists() else None
+        if actual != size:
+            raise ValueError(f"{name} is {actual} bytes, was built with {size}")
 
 
 def _short(exc: BaseException) -> str:
