@@ -57,7 +57,9 @@ def to_inputs(frames: Sequence[np.ndarray], shape: Tuple[int, ...]) -> List[np.n
     """Frames resized to the graph's H×W, grouped into batches of its B (cycling through the frames)."""
     batch, _, height, width = shape
     images = [
-        F.interpolate(torch.from_numpy(f).permute(2, 0, 1)[None].float() / 255, (height, width), mode="bilinear")
+        F.interpolate(
+            torch.from_numpy(np.array(f)).permute(2, 0, 1)[None].float() / 255, (height, width), mode="bilinear"
+        )
         for f in frames
     ]
     count = max(1, len(images) // batch)
