@@ -24,8 +24,10 @@ DOMAIN_OFFSETS = {
     "inputs_raw": 7,
     "inputs_compressed": 8,
     "consumers": 9,
+    "lifecycle": 10,
     "transport": 20,
     "backends": 30,
+    "bag_equal": 31,
 }
 
 

@@ -2,8 +2,10 @@
 outputs per good frame with the input's header and log time, skips, stamp matching, selection, errors."""
 
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 
 import cv2
@@ -16,10 +18,11 @@ from rosbags.typesys import Stores, get_typestore
 
 from ov_seg_ros.messages.pointcloud import POINT_DTYPE
 from ov_seg_ros.offline.cli import main
-from ov_seg_ros.offline.output_bag import register_label_info
+from ov_seg_ros.offline.output_bag import register_type
 
 TS = get_typestore(Stores.ROS2_KILTED)
-assert register_label_info(TS) is None  # vision_msgs/LabelInfo from the installed vision_msgs .msg files
+for _name in ("LabelInfo", "Detection2DArray", "Detection3DArray"):  # rosbags lacks vision_msgs
+    assert register_type(TS, f"vision_msgs/msg/{_name}") is None
 T = TS.types
 H, W = 64, 80
 SEEDED = ["--weights", "seeded", "--heads", "seeded", "--input-size", "64", "--classes", "floor,door"]
@@ -171,6 +174,10 @@ def test_every_good_frame_has_all_outputs_with_its_header_and_log_time(full_run,
     assert topics["/ov_seg/confidence"][0][1].encoding == "32FC1"
     assert topics["/ov_seg/overlay"][0][1].encoding == "rgb8"
     assert not any(t.startswith("/cam") or t == "/chatter" for t in topics)  # no --copy-input
+    # no --targets / --obstacle-classes: nothing to report on, so not recorded (the node would publish empties)
+    assert not {"detections", "instances", "obstacles/points", "detections_3d", "targets/points"} & {
+        t.removeprefix("/ov_seg/") for t in topics
+    }
 
 
 def test_label_map_and_label_info_come_before_the_first_labels(full_run):
@@ -326,14 +333,17 @@ def test_ctrl_c_leaves_a_readable_bag_of_the_frames_done(tmp_path):
         env=ros_env(0),
         cwd=REPO,
     )
+    chunks = []  # stderr as it comes: the progress bar counts frames written and skipped (frame BAD)
+    reader = threading.Thread(target=lambda: chunks.extend(iter(lambda: proc.stderr.read1(4096), b"")), daemon=True)
+    reader.start()
     try:
-        deadline = time.monotonic() + 90
-        while not list(tmp_path.glob(".o.*.partial")) and time.monotonic() < deadline:  # frame loop started
+        deadline = time.monotonic() + 180
+        while not re.search(rb"\b([2-9]|\d\d+)/300\b", b"".join(chunks)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        time.sleep(2.0)
     finally:
         interrupt(proc, timeout=30)
-    err = proc.stderr.read().decode()
+    reader.join(10)
+    err = b"".join(chunks).decode()
     assert proc.returncode == 130, err
     assert "interrupted after" in err and "Traceback" not in err, err
     done = len(read_bag(out)["/ov_seg/labels"])
@@ -346,5 +356,31 @@ def test_bag_defaults_are_the_node_defaults():
     from ov_seg_ros.parameters.specs import DEFAULTS
 
     args = parse_args(["recording.mcap", "--classes", "floor"])
-    for name in ("depth_tolerance", "point_stride", "max_depth", "overlay_alpha"):
+    for name in (
+        "depth_tolerance",
+        "point_stride",
+        "max_depth",
+        "overlay_alpha",
+        "label_encoding",
+        "confidence_encoding",
+        "points_layout",
+        "targets",
+        "obstacle_classes",
+        "min_object_pixels",
+    ):
         assert getattr(args, name) == DEFAULTS[name], name
+
+
+def test_values_the_node_refuses_are_refused_with_its_reason(capsys):
+    from ov_seg_ros.offline.cli import parse_args
+
+    for argv, reason in (
+        (["--targets", "door,sofa"], "targets: ['sofa'] not in the vocabulary"),
+        (["--obstacle-classes", "lamp"], "obstacle_classes: ['lamp'] not in the vocabulary"),
+        (["--points-layout", "dense"], "points_layout"),
+        (["--min-object-pixels", "0"], "min_object_pixels"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            parse_args(["recording.mcap", "--classes", "floor,door", *argv])
+        assert exit_info.value.code == 2
+        assert reason in capsys.readouterr().err, argv

@@ -52,3 +52,13 @@ def test_worth_logging_once_per_kind_of_message():
     assert d.worth_logging(throttle, "frame 12 failed")
     assert not d.worth_logging(throttle, "frame 13 failed")  # same kind: digits aside
     assert d.worth_logging(throttle, "other problem")
+
+
+def test_without_a_model_the_vocabulary_is_left_out_and_the_state_is_the_message():
+    pytest.importorskip("diagnostic_msgs")
+    v = d.diagnostic_values(FrameStats(), {"device": "cpu"}, None, None, [])
+    assert "vocabulary" not in v and "vocabulary_size" not in v and v["processed"] == "0"
+    status = d.diagnostic_status("ov_seg: segmentation", "cpu", v, [], state="inactive")
+    assert status.message == "inactive: not processing images"
+    status = d.diagnostic_status("ov_seg: segmentation", "cpu", v, ["configure failed: x"], state="unconfigured")
+    assert status.message == "configure failed: x"

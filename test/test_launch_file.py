@@ -48,6 +48,7 @@ PARAMETERS = [  # the parameter arguments the launch file had by hand before the
     "cameras",
     "image_transport",
     "depth_transport",
+    "autostart",
     "precision",  # with backend: issue 24
     "backend",
 ]
@@ -71,4 +72,5 @@ def test_lists_and_booleans_are_parsed_as_yaml_the_rest_taken_as_text():
         "vocabulary",
         "publish_points",
         "cameras",
+        "autostart",
     }

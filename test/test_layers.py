@@ -6,18 +6,25 @@ The rules are read from every module's source (function-local imports too), so a
 fails here even on a code path no other test runs; `test_rules_catch_*` prove the checker can fail.
 """
 
-import ast
 import subprocess
 import sys
-from pathlib import Path
 from typing import List
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "ov_seg_ros"
-LAYERS = ("engine", "parameters", "messages", "node", "offline")
+from tools.layer_graph import LAYERS, PACKAGE, imported_modules, mermaid, package_modules
+
+DOCS = PACKAGE.parent / "docs" / "architecture.md"
 TORCH = ("torch", "torchvision", "open_clip")
-ROS = ("rclpy", "rosbags", "sensor_msgs", "std_msgs", "vision_msgs", "diagnostic_msgs", "rcl_interfaces")  # the engine uses none
+ROS = (
+    "rclpy",
+    "rosbags",
+    "sensor_msgs",
+    "std_msgs",
+    "vision_msgs",
+    "diagnostic_msgs",
+    "rcl_interfaces",
+)  # the engine uses none
 # engine modules that load torch when imported: the torch-free layers may use the others
 ENGINE_TORCH = ("model", "clip_layout", "text", "weights", "segmenter")
 
@@ -29,25 +36,6 @@ FORBIDDEN = {
     "node": ((), ("offline",)),
     "offline": ((), ("node",)),
 }
-
-
-def imported_modules(source: str, module: str) -> List[str]:
-    """Absolute names of everything `module` (dotted, e.g. ov_seg_ros.engine.model) imports."""
-    names = []
-    package = module.rsplit(".", 1)[0]
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parts = package.split(".")
-                parent = ".".join(parts[: len(parts) - node.level + 1])
-                base = f"{parent}.{base}" if base else parent
-            names.append(base)
-            if base.startswith("ov_seg_ros"):  # `from .. import messages` imports the sub-package
-                names += [f"{base}.{alias.name}" for alias in node.names]
-    return names
 
 
 def violations(layer: str, module: str, source: str) -> List[str]:
@@ -65,13 +53,6 @@ def violations(layer: str, module: str, source: str) -> List[str]:
     return found
 
 
-def package_modules():
-    for layer in LAYERS:
-        for path in sorted((PACKAGE / layer).rglob("*.py")):
-            rel = path.relative_to(PACKAGE.parent).with_suffix("")
-            yield layer, ".".join(rel.parts), path
-
-
 def test_every_module_is_in_a_layer():
     loose = [p.name for p in PACKAGE.glob("*.py") if p.name != "__init__.py"]
     assert loose == [], f"modules outside the layer packages: {loose}"
@@ -82,8 +63,13 @@ def test_layer_imports_only_downwards(layer):
     found = []
     for mod_layer, module, path in package_modules():
         if mod_layer == layer:
-            found += violations(layer, module.removesuffix(".__init__"), path.read_text())
+            found += violations(layer, module, path.read_text())
     assert found == []
+
+
+def test_architecture_document_draws_todays_layers():
+    """docs/architecture.md's diagram is `python tools/layer_graph.py`'s output for today's code."""
+    assert mermaid() in DOCS.read_text(), "regenerate the diagram: python tools/layer_graph.py"
 
 
 def test_rules_catch_an_engine_module_importing_rclpy():
@@ -123,6 +109,7 @@ TORCH_FREE = [
     "offline.plan",
     "offline.decode",
     "offline.outputs",
+    "offline.node_config",
     "offline.segment_bag",
 ]
 

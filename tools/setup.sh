@@ -20,10 +20,12 @@ else
   echo "note: vision_msgs wheel not found in $SHARED/vision-msgs: ~/label_info and detections are off" >&2
 fi
 CLI_WHEELS=${ROS2_CLI_WHEELS:-$SHARED/ros2-cli/wheels}
+# Every wheel there: ros2 launch/param/topic/node/run/service/pkg and ros2lifecycle (`ros2 lifecycle`,
+# which speaks lifecycle_msgs from tools/ros-packages.txt).
 if ls "$CLI_WHEELS"/*.whl >/dev/null 2>&1; then
   pip install -q --no-deps "$CLI_WHEELS"/*.whl
 else
-  echo "note: ROS 2 CLI wheels not found in $CLI_WHEELS: 'ros2 launch' tests will be skipped" >&2
+  echo "note: ROS 2 CLI wheels not found in $CLI_WHEELS: 'ros2 launch' and 'ros2 lifecycle' tests will be skipped" >&2
 fi
 # Non-editable, so launch files, config and lib/ov_seg_ros/ executables land where ros2 looks.
 pip install -q --no-deps --force-reinstall .

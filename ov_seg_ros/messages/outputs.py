@@ -37,6 +37,9 @@ class Output:
     when: Optional[Callable[[Config], bool]] = None  # runtime switch, checked per frame
     lazy: bool = False  # built only while someone subscribes (costly outputs)
     qos_depth: int = 2
+    # The class list parameter (targets, obstacle_classes) it reports on. While that list is empty the
+    # node still publishes it (an empty cloud clears a costmap); a recording leaves it out.
+    classes: Optional[str] = None
 
 
 def advertised(cfg: Config, outputs: Optional[List[Output]] = None) -> List[Output]:
@@ -132,9 +135,9 @@ OUTPUTS: List[Output] = [
     Output("overlay", Image, _overlay, when=lambda cfg: cfg["publish_overlay"], lazy=True),
     Output("camera_info", CameraInfo, _camera_info),
     Output("points", PointCloud2, _points, requires="publish_points", lazy=True),
-    Output("obstacles/points", PointCloud2, _obstacles, requires="publish_points", lazy=True),
-    Output("detections", vision.Detection2DArray, _detections, lazy=True),
-    Output("instances", Image, _instances, lazy=True),
-    Output("detections_3d", vision.Detection3DArray, _detections_3d, requires="publish_points", lazy=True),
-    Output("targets/points", PointCloud2, _target_points, requires="publish_points", lazy=True),
+    Output("obstacles/points", PointCloud2, _obstacles, "publish_points", lazy=True, classes="obstacle_classes"),
+    Output("detections", vision.Detection2DArray, _detections, lazy=True, classes="targets"),
+    Output("instances", Image, _instances, lazy=True, classes="targets"),
+    Output("detections_3d", vision.Detection3DArray, _detections_3d, "publish_points", lazy=True, classes="targets"),
+    Output("targets/points", PointCloud2, _target_points, "publish_points", lazy=True, classes="targets"),
 ]

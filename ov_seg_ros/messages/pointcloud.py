@@ -102,7 +102,7 @@ def semantic_points(
     x_slope = (np.arange(0, depth_m.shape[1], stride, dtype=np.float32) - np.float32(cx)) / np.float32(fx)
     y_slope = (np.arange(0, depth_m.shape[0], stride, dtype=np.float32) - np.float32(cy)) / np.float32(fy)
     labels = np.asarray(label_image)[sub].ravel().take(idx)
-    points = np.empty(idx.size, dtype=POINT_DTYPE)
+    points = np.zeros(idx.size, dtype=POINT_DTYPE)  # zeros: the 2 padding bytes of each point are sent too
     points["x"] = x_slope.take(cols) * z
     points["y"] = y_slope.take(rows) * z
     points["z"] = z
@@ -158,7 +158,7 @@ def organized_points(
     )
     height, width = depth_m.shape
     z = np.where(valid_depth(depth_m, max_depth), depth_m, np.nan).astype(np.float32, copy=False)
-    points = np.empty((height, width), dtype=POINT_DTYPE)
+    points = np.zeros((height, width), dtype=POINT_DTYPE)  # zeros: the 2 padding bytes of each point are sent too
     points["x"] = ((np.arange(width, dtype=np.float32) - np.float32(cx)) / np.float32(fx))[None, :] * z
     points["y"] = ((np.arange(height, dtype=np.float32) - np.float32(cy)) / np.float32(fy))[:, None] * z
     points["z"] = z

@@ -8,6 +8,7 @@ reliability changes, e.g. when a reliable-only camera appears or a best-effort o
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import Any, Callable, List, Optional
 
@@ -30,8 +31,20 @@ class AdaptiveSubscription:
         self.reliability: Optional[str] = None
         self._subscription = None
         self._offers: List[str] = []  # reliability offered by each publisher on the topic, last looked at
+        # The timer's refresh and `destroy` (a lifecycle transition, another callback group) may overlap.
+        self._lock = threading.Lock()
+        self._destroyed = False
         self.refresh()
-        node.create_timer(1.0, self._follow_publishers)
+        self._timer = node.create_timer(1.0, self._follow_publishers)
+
+    def destroy(self) -> None:
+        """Remove the subscription and its timer (the node deactivates)."""
+        with self._lock:
+            self._destroyed = True
+            self._node.destroy_timer(self._timer)
+            if self._subscription is not None:
+                self._node.destroy_subscription(self._subscription)
+                self._subscription = None
 
     def _follow_publishers(self) -> None:
         line = self.refresh()
@@ -40,6 +53,10 @@ class AdaptiveSubscription:
 
     def refresh(self) -> Optional[str]:
         """Re-check the publishers; returns a log line when the subscription was re-created."""
+        with self._lock:
+            return None if self._destroyed else self._refresh()
+
+    def _refresh(self) -> Optional[str]:
         infos = self._node.get_publishers_info_by_topic(self.topic)
         self._offers = [
             "reliable" if i.qos_profile.reliability == ReliabilityPolicy.RELIABLE else "best_effort" for i in infos

@@ -3,6 +3,9 @@
 A camera named "" uses the node's plain names (`image`, `~/labels`); a camera named "front" uses
 `front/image` and `~/front/labels`, so one node (one model in memory) serves several cameras and
 every name stays remappable. No algorithm here: results come from `Segmenter`, messages from `outputs`.
+
+Publishers are made when the node is configured, subscriptions only while it is active (`subscribe` /
+`unsubscribe`): a lifecycle node that is inactive neither receives nor publishes.
 """
 
 from __future__ import annotations
@@ -65,6 +68,17 @@ def qos(depth: int, reliable: bool, latched: bool = False) -> QoSProfile:
     )
 
 
+def managed_publisher(node: Node, msg_type: Any, topic: str, qos_profile: QoSProfile) -> Any:
+    """A lifecycle publisher on a lifecycle node (silent until activated, switched by its transitions),
+    a plain one on a plain node."""
+    create = getattr(node, "create_lifecycle_publisher", node.create_publisher)
+    return create(msg_type, topic, qos_profile)
+
+
+def destroy_managed_publisher(node: Node, publisher: Any) -> None:
+    getattr(node, "destroy_lifecycle_publisher", node.destroy_publisher)(publisher)
+
+
 def stamp_seconds(stamp: Any) -> float:
     return stamp.sec + stamp.nanosec * 1e-9
 
@@ -95,21 +109,30 @@ class CameraIO:
         on_image: Callable[[CameraIO, Union[Image, CompressedImage]], None],
     ) -> None:
         self.name = name
+        self._node = node
+        self._on_image = on_image
         self._camera_info: Optional[CameraInfo] = None
         self._depth: List[Union[Image, CompressedImage]] = []
         self._depth_lock = threading.Lock()
-        prefix = f"{name}/" if name else ""
+        self._prefix = prefix = f"{name}/" if name else ""
         self._logger = node.get_logger()
         self._pubs = [
-            (o, node.create_publisher(o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
+            (o, managed_publisher(node, o.msg_type, f"~/{prefix}{o.suffix}", qos(o.qos_depth, reliable=True)))
             for o in advertised(cfg)
         ]
+        self._cfg = {k: cfg[k] for k in ("qos_reliability", "image_transport", "depth_transport", "publish_points")}
+        self.topic = node.resolve_topic_name(transport_topic(node, f"{prefix}image", cfg["image_transport"])[1])
+        self.inputs: List[AdaptiveSubscription] = []
+
+    def subscribe(self) -> None:
+        """Subscribe to the inputs (image, camera_info, depth with publish_points)."""
         # Sensor-data QoS (depth 1) whose reliability follows the publishers (qos_reliability auto):
         # best effort matches every camera, but only reliable carries large frames without a profile.
+        node, cfg, prefix = self._node, self._cfg, self._prefix
         setting = cfg["qos_reliability"]
         image_type, image_topic = transport_topic(node, f"{prefix}image", cfg["image_transport"])
         self.inputs = [
-            AdaptiveSubscription(node, image_type, image_topic, lambda msg: on_image(self, msg), setting),
+            AdaptiveSubscription(node, image_type, image_topic, lambda msg: self._on_image(self, msg), setting),
             AdaptiveSubscription(node, CameraInfo, f"{prefix}camera_info", self._on_camera_info, setting),
         ]
         if cfg["publish_points"]:
@@ -118,13 +141,25 @@ class CameraIO:
                 AdaptiveSubscription(node, depth_type, depth_topic, self._on_depth, setting, depth=DEPTH_BUFFER)
             )
 
-    @property
-    def topic(self) -> str:
-        return self.inputs[0].topic
+    def unsubscribe(self) -> None:
+        """Stop every input and forget the depth images kept for matching."""
+        inputs, self.inputs = self.inputs, []
+        for subscription in inputs:
+            subscription.destroy()
+        with self._depth_lock:
+            self._depth = []
+
+    def destroy(self) -> None:
+        """Unsubscribe and remove the publishers (cleanup)."""
+        self.unsubscribe()
+        pubs, self._pubs = self._pubs, []
+        for _, pub in pubs:
+            destroy_managed_publisher(self._node, pub)
 
     def input_problems(self) -> List[str]:
         """Frames not arriving or lost in transport, on the image topic (the others are optional)."""
-        return self.inputs[0].problems()
+        inputs = self.inputs
+        return inputs[0].problems() if inputs else []
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = msg

@@ -1,5 +1,6 @@
 """What the node reports about itself: the `/diagnostics` status built from `FrameStats`, the inputs'
-problems, the periodic status line in the log, and peak memory (also used by bench/bench_engine.py).
+problems, the lifecycle state and memory held now, the periodic status line in the log, and peak memory
+(also used by bench/bench_engine.py).
 
 No torch and no ROS at import: `diagnostic_msgs` is imported where a status is built and torch only to
 read a CUDA device's peak, so engine tools report memory the same way without a ROS install.
@@ -9,9 +10,10 @@ from __future__ import annotations
 
 import re
 import resource
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from .frames import FrameStats, Throttle
+from .memory import device_memory_mib, resident_mib
 
 COUNTS = ("received", "processed", "dropped", "bad_images", "failed", "depth_unmatched", "batched")
 STATUS_PERIOD = 10  # diagnostics ticks (s) between status lines in the log
@@ -29,9 +31,10 @@ def peak_memory_mib(device: Any) -> Dict[str, float]:
 
 
 def diagnostic_values(
-    stats: FrameStats, cfg: Dict[str, Any], device: Any, vocabulary: Any, topics: Iterable[str]
+    stats: FrameStats, cfg: Dict[str, Any], device: Any, vocabulary: Optional[Any], topics: Iterable[str]
 ) -> Dict[str, str]:
-    """The key/value pairs of the node's status: rate, latency, counters, memory, cameras, vocabulary."""
+    """The key/value pairs of the node's status: rate, latency, counters, memory, cameras, vocabulary
+    (left out while none is encoded: the node is not configured)."""
     counts = stats.snapshot()
     latency = stats.latency_percentiles()
     return {
@@ -42,17 +45,28 @@ def diagnostic_values(
         "device": str(cfg["device"]),
         **{k: f"{v:.0f}" for k, v in peak_memory_mib(device).items()},
         "cameras": ", ".join(topics),
-        "vocabulary_size": str(len(vocabulary.names)),
-        "vocabulary_version": str(vocabulary.version),
-        "vocabulary": ", ".join(vocabulary.names),
+        **(
+            {}
+            if vocabulary is None
+            else {
+                "vocabulary_size": str(len(vocabulary.names)),
+                "vocabulary_version": str(vocabulary.version),
+                "vocabulary": ", ".join(vocabulary.names),
+            }
+        ),
     }
 
 
-def diagnostic_status(name: str, hardware_id: str, values: Dict[str, str], problems: List[str]) -> Any:
-    """A diagnostic_msgs/DiagnosticStatus: OK, or WARN with the failures or the inputs' problems."""
+def diagnostic_status(
+    name: str, hardware_id: str, values: Dict[str, str], problems: List[str], state: str = "active"
+) -> Any:
+    """A diagnostic_msgs/DiagnosticStatus: OK, or WARN with the failures or the inputs' problems. Out of
+    the `active` lifecycle state the message is the state: no images are expected then."""
     from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
     level, message = DiagnosticStatus.OK, "ok" if int(values["processed"]) else "waiting for images"
+    if state != "active":
+        message = f"{state}: not processing images"
     if int(values["failed"]):
         level, message = DiagnosticStatus.WARN, "some frames failed (see log)"
     if problems:  # the reason and the fix, where a monitoring tool shows them
@@ -89,15 +103,31 @@ class Diagnostics:
         self._pub = node.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._ticks = 0
 
-    def publish(self, cfg: Dict[str, Any], device: Any, vocabulary: Any, cameras: Iterable[Any]) -> None:
+    def publish(
+        self,
+        cfg: Dict[str, Any],
+        device: Any,
+        vocabulary: Optional[Any],
+        cameras: Iterable[Any],
+        state: str = "active",
+        problems: Sequence[str] = (),
+    ) -> None:
+        """One status: `state` is the lifecycle state, `problems` the node's own (a failed configure)."""
         cameras = list(cameras)
-        values = diagnostic_values(self._stats, cfg, device, vocabulary, (c.topic for c in cameras))
-        problems = self.input_problems(cameras)
-        status = diagnostic_status(f"{self._node.get_name()}: segmentation", str(cfg["device"]), values, problems)
+        values = {
+            "lifecycle_state": state,
+            **diagnostic_values(self._stats, cfg, device, vocabulary, (c.topic for c in cameras)),
+            "rss_mib": f"{resident_mib():.0f}",  # falls after cleanup, unlike the peak
+            **{k: f"{v:.0f}" for k, v in device_memory_mib(device).items()},
+        }
+        problems = [*problems, *self.input_problems(cameras)]
+        status = diagnostic_status(
+            f"{self._node.get_name()}: segmentation", str(cfg["device"]), values, problems, state
+        )
         stamp = self._node.get_clock().now().to_msg()
         self._pub.publish(self._array(header=_header(stamp), status=[status]))
         self._ticks += 1
-        if self._ticks % STATUS_PERIOD == 0 and int(values["processed"]):
+        if self._ticks % STATUS_PERIOD == 0 and int(values["processed"]) and state == "active":
             self._node.get_logger().info(status_line(values))
 
     def input_problems(self, cameras: Iterable[Any]) -> List[str]:

@@ -14,8 +14,9 @@ from typing import Deque, Dict, List, Optional, Sequence, Tuple
 SILENCE_S = 5.0  # a publisher matched for this long without a frame is a problem worth a WARN
 LOSS_WINDOW_S = 10.0
 PROFILE_HINT = (
-    "give the camera's process the shipped Fast DDS profile (export FASTRTPS_DEFAULT_PROFILES_FILE="
-    "<ov_seg_ros share>/config/fastdds_large_data.xml) or have it publish reliably"
+    "give the camera's process the shipped Fast DDS profile (export FASTDDS_DEFAULT_PROFILES_FILE, on Jazzy "
+    "FASTRTPS_DEFAULT_PROFILES_FILE, =<ov_seg_ros share>/config/fastdds_large_data.xml) or have it publish "
+    "reliably"
 )
 
 

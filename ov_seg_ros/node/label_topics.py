@@ -7,6 +7,9 @@ Called under the node's publish lock: for a new vocabulary (and label_encoding /
 LabelInfo `threshold`) before any output made with it, and LabelInfo again when a camera's frame_id first
 becomes known or changes (its header names the camera's frame; the node's topic follows the first
 camera). Where vision_msgs is missing LabelInfo is off and the node logs once why.
+
+On a lifecycle node they are lifecycle publishers: what is published while inactive is dropped, so
+`republish` sends the latest again on activation, before any output.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from std_msgs.msg import Header, String
 from ..engine.vocabulary import Vocabulary
 from ..messages import vision
 from ..messages.visualize import label_map_json
+from .camera_io import destroy_managed_publisher, managed_publisher
 
 
 class LabelTopics:
@@ -26,7 +30,7 @@ class LabelTopics:
 
     def __init__(self, node: Node, cameras: Sequence[str], qos: Any) -> None:
         self._node = node
-        self._label_map = node.create_publisher(String, "~/label_map", qos)
+        self._label_map = managed_publisher(node, String, "~/label_map", qos)
         self._label_map_text = ""
         self._pubs: Dict[str, Any] = {}
         self._frame_ids: Dict[str, str] = {}
@@ -38,8 +42,8 @@ class LabelTopics:
             )
             return
         for topic in dict.fromkeys(["", *cameras]):
-            self._pubs[topic] = node.create_publisher(
-                vision.LabelInfo, f"~/{topic}/label_info" if topic else "~/label_info", qos
+            self._pubs[topic] = managed_publisher(
+                node, vision.LabelInfo, f"~/{topic}/label_info" if topic else "~/label_info", qos
             )
             self._frame_ids[topic] = ""
 
@@ -52,6 +56,19 @@ class LabelTopics:
         self._latest = (vocab, cfg["min_confidence"])
         for topic in self._pubs:
             self._publish(topic)
+
+    def republish(self) -> None:
+        """Every topic again, as last published (after the lifecycle publishers were activated)."""
+        if self._label_map_text:
+            self._label_map.publish(String(data=self._label_map_text))
+        for topic in self._pubs:
+            self._publish(topic)
+
+    def destroy(self) -> None:
+        """Remove the publishers (cleanup)."""
+        for pub in [self._label_map, *self._pubs.values()]:
+            destroy_managed_publisher(self._node, pub)
+        self._pubs, self._latest = {}, None
 
     def follow(self, camera: str, frame_id: str) -> None:
         """Republish the topics of `camera` when its images' frame_id differs from the one announced."""

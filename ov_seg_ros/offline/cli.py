@@ -22,6 +22,7 @@ from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS, resolve_auto_weights, se
 from ..parameters.checks import parse_vocabulary, vocabulary_reason
 from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
+from .node_config import config_reason
 
 EXIT_OK, EXIT_FAILED_FILES, EXIT_SETUP = 0, 1, 2
 
@@ -67,9 +68,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     reason = reason or vocabulary_reason(names, background=args.background)
     if reason:
         p.error(f"--classes: {reason}")
-    from ..parameters.checks import backend_reason
-
-    reason = backend_reason(vars(args))  # backend x precision x device x method, as the node refuses it
+    reason = config_reason(args)  # the node's rules together (targets in the vocabulary, backend x precision)
     if reason:
         p.error(reason)
     return args
@@ -82,7 +81,7 @@ def spec_option(group: argparse._ActionsContainer, name: str) -> None:
 
     def checked(text: str) -> object:
         try:
-            value = type(spec.default)(text)
+            value = text if spec.dynamic_typing else type(spec.default)(text)  # lists: "a,b", as the node takes
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a {type(spec.default).__name__}, got {text!r}") from None
         reason = value_reason(name, value)
@@ -139,6 +138,9 @@ def add_bag_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--overlay", action="store_true", help="also write <namespace>/overlay (rgb8, legend)")
     spec_option(g, "overlay_alpha")
+    consumers = ("label_encoding", "confidence_encoding", "points_layout", "targets", "obstacle_classes")
+    for name in (*consumers, "min_object_pixels"):  # written as the node publishes them (offline/outputs.py)
+        spec_option(g, name)
     g.add_argument(
         "--copy-input",
         action="store_true",

@@ -1,5 +1,8 @@
 """Decoding a bag's frames on a background thread: image, nearest camera_info and depth per planned
 frame, into a bounded queue in reading order, so the main thread's model never waits on decoding.
+
+Messages are deserialized by rclpy from the recorded CDR: the frame holds the very messages a node
+subscribed to the same topics would have received.
 """
 
 from __future__ import annotations
@@ -12,11 +15,12 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+from rclpy.serialization import deserialize_message
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from ..messages import convert
-from ..messages.depth import depth_to_metres, resize_nearest
+from ..messages.depth import depth_to_metres
 from .input_bag import CAMERA_INFO_TYPE, BagError, InputBag, describe
-from .msg_bridge import to_rclpy
 from .plan import Plan
 
 IMAGE_MSG = "sensor_msgs/msg/Image"
@@ -30,11 +34,16 @@ class Frame:
     position: int
     log_time: int
     error: Optional[str] = None  # set: the frame is skipped for this reason
-    header: Any = None  # rclpy std_msgs/Header of the input image
+    message: Any = None  # the rclpy Image or CompressedImage
     rgb: Optional[np.ndarray] = None
-    info: Any = None  # rclpy CameraInfo nearest in stamp
-    depth: Optional[np.ndarray] = None  # metres at the frame's size
+    info: Optional[CameraInfo] = None  # nearest in stamp
+    depth_msg: Optional[Image] = None  # nearest in stamp within the tolerance, and usable
     no_points: Optional[str] = None  # why no points for this frame (when depth was asked for)
+
+    @property
+    def header(self) -> Any:
+        """The input's header, which every output of the frame carries (as the node's Frame)."""
+        return self.message.header
 
 
 class DepthCursor:
@@ -65,16 +74,25 @@ class DepthCursor:
         self._bag.close()
 
 
-def decode_image(bag: InputBag, msgtype: str, raw: bytes) -> Tuple[Any, np.ndarray]:
-    """(rclpy header, H x W x 3 RGB) of one raw image message; ValueError says what is wrong."""
+MSG_CLASSES: Dict[str, type] = {
+    IMAGE_MSG: Image,
+    "sensor_msgs/msg/CompressedImage": CompressedImage,
+    CAMERA_INFO_TYPE: CameraInfo,
+}
+
+
+def deserialize(raw: bytes, msgtype: str) -> Any:
+    """The rclpy message of one recorded CDR message; ValueError when it cannot be read."""
     try:
-        msg = bag.typestore.deserialize_cdr(raw, msgtype)
+        return deserialize_message(bytes(raw), MSG_CLASSES[msgtype])
     except Exception as exc:  # a cut-off or garbled message raises anything
         raise ValueError(f"cannot deserialize {msgtype.rsplit('/', 1)[-1]} ({describe(exc)})") from None
-    header = to_rclpy(msg.header, bag.typestore)
-    if msgtype == IMAGE_MSG:
-        return header, convert.to_rgb(to_rclpy(msg, bag.typestore))
-    return header, convert.compressed_to_rgb(msg.format, msg.data)
+
+
+def decode_image(msgtype: str, raw: bytes) -> Tuple[Any, np.ndarray]:
+    """(rclpy Image or CompressedImage, H x W x 3 RGB) of one raw image; ValueError says what is wrong."""
+    msg = deserialize(raw, msgtype)
+    return msg, convert.message_to_rgb(msg)
 
 
 def decode_frames(bag: InputBag, plan: Plan, out: queue.Queue[Any], stop: threading.Event) -> None:
@@ -117,7 +135,7 @@ def decode_one(
 ) -> Frame:
     frame = Frame(position, log_time)
     try:
-        frame.header, frame.rgb = decode_image(bag, plan.msgtype, raw)
+        frame.message, frame.rgb = decode_image(plan.msgtype, raw)
     except ValueError as exc:  # ImageConversionError included
         frame.error = str(exc)
     info_at = plan.info_for.get(position)
@@ -125,9 +143,8 @@ def decode_one(
         if info_at not in info_cache:
             info_cache.clear()  # consecutive frames share one camera_info: keep just the last
             try:
-                msg = bag.typestore.deserialize_cdr(plan.info.raw[info_at], CAMERA_INFO_TYPE)
-                info_cache[info_at] = to_rclpy(msg, bag.typestore)
-            except Exception:  # a garbled camera_info: this frame goes without one
+                info_cache[info_at] = deserialize(plan.info.raw[info_at], CAMERA_INFO_TYPE)
+            except ValueError:  # a garbled camera_info: this frame goes without one
                 info_cache[info_at] = None
         frame.info = info_cache[info_at]
     depth_at = plan.depth_for.get(position)
@@ -135,13 +152,14 @@ def decode_one(
         raw_depth = cursor.take(depth_at)  # taken even for a skipped frame, so the buffer empties
         if frame.error is None:
             try:
-                depth_msg = to_rclpy(bag.typestore.deserialize_cdr(raw_depth, IMAGE_MSG), bag.typestore)
-                frame.depth = resize_nearest(depth_to_metres(depth_msg), frame.rgb.shape[:2])
-            except Exception as exc:  # a bad depth image costs the points, not the frame
+                frame.depth_msg = deserialize(raw_depth, IMAGE_MSG)
+                depth_to_metres(frame.depth_msg)  # checked here: a bad one costs the points, not the frame
+            except Exception as exc:
+                frame.depth_msg = None
                 frame.no_points = f"depth unusable: {describe(exc)}"
     elif cursor is not None:
         frame.no_points = "no depth image within the tolerance"
     if cursor is not None and frame.info is None:  # no intrinsics, no points
-        frame.depth = None
+        frame.depth_msg = None
         frame.no_points = frame.no_points or "no camera_info"
     return frame

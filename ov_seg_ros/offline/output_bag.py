@@ -1,7 +1,8 @@
-"""The output rosbag2: written beside its final place, moved there only when complete; LabelInfo types.
+"""The output rosbag2: written beside its final place, moved there only when complete.
 
-Pure `rosbags`, as ov_seg_ros.bag: the node's outputs and copied input topics go into a new MCAP or
-sqlite3 bag; every problem is a one-line `BagError`.
+Pure `rosbags`: the node's outputs (CDR bytes, as rclpy serialized them) and copied input topics go into
+a new MCAP or sqlite3 bag, each output connection with its type's definition from the installed .msg
+files; every problem is a one-line `BagError`.
 """
 
 from __future__ import annotations
@@ -11,41 +12,62 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Set, Tuple
 
 from rosbags.interfaces import Connection
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import get_types_from_msg
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 from rosbags.typesys.store import Typestore
 
 from .input_bag import BagError, describe
 
-LABEL_INFO_TYPE = "vision_msgs/msg/LabelInfo"
+
+def msgtype_of(msg_class: type) -> str:
+    """'sensor_msgs/msg/Image' for sensor_msgs.msg.Image (the name rosbag2 records)."""
+    return f"{msg_class.__module__.split('.')[0]}/msg/{msg_class.__name__}"
 
 
-def register_label_info(typestore: Typestore) -> Optional[str]:
-    """Make vision_msgs/msg/LabelInfo known to `typestore`; None on success, else why not.
+def output_typestore() -> Typestore:
+    """An empty typestore that learns each output type, when first written, from the .msg files installed
+    with the message packages rclpy serializes with (`register_type`): the definitions recorded are those
+    of the bytes, whatever the distro (rosbags' stores also lack vision_msgs)."""
+    return get_typestore(Stores.EMPTY)
 
-    rosbags' stores do not ship vision_msgs; the vision_msgs wheel installs its .msg files under
-    <prefix>/share/vision_msgs/msg, so the types are registered from those definitions.
-    """
-    if LABEL_INFO_TYPE in typestore.fielddefs:
-        return None
+
+def register_type(typestore: Typestore, msgtype: str) -> Optional[str]:
+    """Make `msgtype` and every type it uses known to `typestore`, from the installed .msg files (a wheel
+    installs them under <prefix>/share/<package>/msg); None on success, else why not. Only what is
+    used is parsed: rosbags' parser takes a while per file."""
     prefixes = [p for p in os.environ.get("AMENT_PREFIX_PATH", "").split(os.pathsep) if p] + [sys.prefix]
-    for prefix in prefixes:
-        folder = Path(prefix) / "share" / "vision_msgs" / "msg"
-        if (folder / "LabelInfo.msg").is_file():
-            break
-    else:
-        return "vision_msgs message definitions not found (share/vision_msgs/msg)"
+    types: Dict[str, Any] = {}
+    todo = [msgtype]
     try:
-        types = {}
-        for name in ("VisionClass", "LabelInfo"):
-            types.update(get_types_from_msg((folder / f"{name}.msg").read_text(), f"vision_msgs/msg/{name}"))
+        while todo:
+            name = todo.pop()
+            package, _, short = name.split("/")
+            path = next(
+                (f for p in prefixes if (f := Path(p) / "share" / package / "msg" / f"{short}.msg").is_file()), None
+            )
+            if path is None:
+                return f"no definition of {name} (share/{package}/msg/{short}.msg)"
+            text = path.read_text()
+            types.update(get_types_from_msg(text, name))
+            todo += [t for t in _used_types(text, package) if t not in typestore.fielddefs and t not in types]
         typestore.register(types)
-    except Exception as exc:  # a definition rosbags cannot parse: go on without it
-        return f"vision_msgs/LabelInfo could not be registered ({describe(exc)})"
+    except Exception as exc:  # an unparsable definition: go on without this type
+        return f"{msgtype} could not be registered ({describe(exc)})"
     return None
+
+
+def _used_types(text: str, package: str) -> Set[str]:
+    """The message types a .msg definition uses ("Name" is of its own package, "pkg/Name" of pkg)."""
+    names = set()
+    for line in text.splitlines():
+        words = line.split("#", 1)[0].split()
+        owner, _, name = words[0].split("[")[0].split("<")[0].rpartition("/") if words else ("", "", "")
+        if name[:1].isupper():  # builtin types are lower case
+            names.add(f"{owner or package}/msg/{name}")
+    return names
 
 
 class OutputBag:
@@ -56,11 +78,13 @@ class OutputBag:
     """
 
     def __init__(self, out: Path, storage: str, typestore: Typestore, overwrite: bool) -> None:
+        """`typestore`: the input's, for copied topics whose definitions the input bag lacks."""
         if out.exists() and not overwrite:
             raise BagError(f"{out}: already exists; choose another --out or pass --overwrite")
         if out.exists() and not (out / "metadata.yaml").is_file():
             raise BagError(f"{out}: exists and is not a rosbag2 directory; not replacing it")
         self.out, self.typestore, self.overwrite = out, typestore, overwrite
+        self.output_types = output_typestore()
         out.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
         plugin = StoragePlugin.SQLITE3 if storage == "sqlite3" else StoragePlugin.MCAP
@@ -74,15 +98,35 @@ class OutputBag:
     def tmp_dir(self) -> Path:
         return self._tmp
 
-    def topic(self, topic: str, msgtype: str) -> Connection:
+    def type_problem(self, msgtype: str) -> Optional[str]:
+        """Why messages of `msgtype` cannot be written (no definition to record with them), or None."""
+        if msgtype not in self.output_types.fielddefs:
+            problem = register_type(self.output_types, msgtype)
+            if problem:
+                return problem
+        try:
+            self.output_types.generate_msgdef(msgtype)  # what add_connection records: every part defined
+        except Exception as exc:
+            return f"no complete definition of {msgtype} ({describe(exc)})"
+        return None
+
+    def write(self, topic: str, msgtype: str, raw: bytes, log_time: int) -> None:
+        """One output message, already CDR (as rclpy serializes it), with its type's definition.
+
+        rclpy leaves CDR's alignment padding uninitialised (heap bytes, different from call to call);
+        passing the message once through rosbags' (de)serializer zeroes it, so the same frame always
+        makes the same bytes, and nothing of the process's memory reaches the file.
+        """
         key = (topic, msgtype)
         if key not in self._connections:
-            self._connections[key] = self.writer.add_connection(topic, msgtype, typestore=self.typestore)
-        return self._connections[key]
-
-    def write(self, topic: str, msg: Any, log_time: int) -> None:
-        msgtype = msg.__msgtype__
-        self.writer.write(self.topic(topic, msgtype), log_time, self.typestore.serialize_cdr(msg, msgtype))
+            problem = self.type_problem(msgtype)
+            if problem:
+                raise BagError(f"cannot write {topic}: {problem}")
+            self._connections[key] = self.writer.add_connection(topic, msgtype, typestore=self.output_types)
+        types = self.output_types
+        self.writer.write(
+            self._connections[key], log_time, types.serialize_cdr(types.deserialize_cdr(raw, msgtype), msgtype)
+        )
 
     def copy(self, connection: Connection, log_time: int, raw: bytes) -> None:
         """An input message as it was recorded (its own definition and QoS, no re-serialization).

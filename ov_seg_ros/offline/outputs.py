@@ -1,89 +1,84 @@
-"""The node's outputs of one bag frame (labels, confidence, objectness, overlay, camera_info, points,
-label_map / label_info), written to the output bag with the frame's header and at its log time."""
+"""The node's outputs of one bag frame, made by the node's own table (`messages.outputs.OUTPUTS`, with the
+same `FrameData` and parameter values) and serialized to CDR by rclpy, as a publisher would: a recorded
+frame and a live one are the same bytes. Each is written under `<namespace>/<suffix>` with its frame's
+header and at its frame's log time; `label_map` and `label_info` once, just before the first frame.
+"""
 
 from __future__ import annotations
 
-import argparse
-from typing import Any, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
-from ..messages import convert
-from ..messages.pointcloud import semantic_points, to_pointcloud2
-from ..messages.visualize import SEEDED_BANNER, label_map_json, render_overlay
-from .decode import IMAGE_MSG, Frame
-from .input_bag import CAMERA_INFO_TYPE
-from .msg_bridge import from_rclpy
-from .output_bag import OutputBag, register_label_info
+from rclpy.serialization import serialize_message
+from std_msgs.msg import Header, String
+
+from ..engine.segmentation import Segmentation
+from ..messages import vision
+from ..messages.frame_data import FrameData
+from ..messages.outputs import Output, advertised, wanted
+from ..messages.visualize import label_map_json
+from ..parameters.checks import class_names
+from .decode import Frame
+from .output_bag import OutputBag, msgtype_of
+
+
+def recorded(cfg: Mapping[str, Any]) -> List[Output]:
+    """The outputs a recording of `cfg` holds: what the node advertises and builds for a subscriber,
+    less those about a class list (targets, obstacle_classes) that is empty."""
+    return [
+        o
+        for o in advertised(dict(cfg))
+        if wanted(o, dict(cfg), subscribers=1) and (o.classes is None or class_names(cfg, o.classes))
+    ]
 
 
 class Outputs:
-    """The node's outputs of one frame, as rosbags messages under `namespace`."""
+    """Writes the outputs of each frame into `bag` under `namespace`."""
 
-    def __init__(self, bag: OutputBag, args: argparse.Namespace, seeded: bool) -> None:
-        self.bag, self.args = bag, args
-        self.ns = "/" + args.namespace.strip("/") if args.namespace.strip("/") else ""
-        self.banner = SEEDED_BANNER if seeded else None
-        self.label_info_problem = register_label_info(bag.typestore)
+    def __init__(self, bag: OutputBag, cfg: Dict[str, Any], namespace: str) -> None:
+        self.bag, self.cfg = bag, cfg
+        self.ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+        self.problems: Dict[str, str] = {}  # output -> why it is not written at all
+        self.outputs = [o for o in recorded(cfg) if self._usable(o.suffix, o.msg_type)]
+        self._label_map_ok = self._usable("label_map", String)
+        if vision.LabelInfo is None:
+            self.problems["label_info"] = vision.VISION_MSGS_MISSING or "vision_msgs missing"
+        self._label_info = vision.LabelInfo is not None and self._usable("label_info", vision.LabelInfo)
         self._label_map_written = False
 
-    def _write(self, name: str, msg: Any, msgtype: str, log_time: int) -> None:
-        self.bag.write(f"{self.ns}/{name}", from_rclpy(msg, self.bag.typestore, msgtype), log_time)
+    def _usable(self, name: str, msg_type: Any) -> bool:
+        problem = self.bag.type_problem(msgtype_of(msg_type))
+        if problem:
+            self.problems[name] = problem
+        return problem is None
 
-    def label_map(self, vocabulary: Any, header: Any, log_time: int) -> None:
-        """~/label_map (and vision_msgs LabelInfo) once, 1 ns before the first labels: ordered first
-        by every player and reader, whatever it does with equal log times."""
+    def _write(self, name: str, msg: Any, log_time: int) -> None:
+        self.bag.write(f"{self.ns}/{name}", msgtype_of(type(msg)), serialize_message(msg), log_time)
+
+    def label_map(self, result: Segmentation, header: Header, log_time: int) -> None:
+        """~/label_map and ~/label_info once, 1 ns before the first outputs: ordered first by every player
+        and reader, whatever it does with equal log times. LabelInfo carries the first frame's header."""
         if self._label_map_written:
             return
         self._label_map_written = True
         at = max(log_time - 1, 0)
-        from std_msgs.msg import String
+        vocabulary = result.vocabulary
+        if self._label_map_ok:
+            self._write("label_map", String(data=label_map_json(vocabulary, self.cfg["label_encoding"])), at)
+        if self._label_info:
+            info = vision.label_info(vocabulary.label_map(), self.cfg["min_confidence"], header)
+            self._write("label_info", info, at)
 
-        self._write("label_map", String(data=label_map_json(vocabulary, "mono16")), "std_msgs/msg/String", at)
-        if self.label_info_problem is None:
-            types = self.bag.typestore.types
-            info = types["vision_msgs/msg/LabelInfo"](
-                header=from_rclpy(header, self.bag.typestore, "std_msgs/msg/Header"),
-                class_map=[
-                    types["vision_msgs/msg/VisionClass"](class_id=i, class_name=name)
-                    for i, name in vocabulary.label_map().items()
-                ],
-                threshold=float(self.args.min_confidence),
-            )
-            self.bag.write(f"{self.ns}/label_info", info, at)
-
-    def frame(self, frame: Frame, result: Any) -> Optional[str]:
-        """Write every output of one frame; the reason when points were asked for but not written."""
-        header, at, args = frame.header, frame.log_time, self.args
-        self.label_map(result.vocabulary, header, at)
-        labels = result.label_image(args.min_confidence)
-        self._write("labels", convert.labels_to_image(labels, "mono16", header), IMAGE_MSG, at)
-        self._write("confidence", convert.to_image(result.confidence, "32FC1", header), IMAGE_MSG, at)
-        self._write("objectness", convert.to_image(result.objectness_image, "32FC1", header), IMAGE_MSG, at)
-        if args.overlay:
-            rgb = render_overlay(frame.rgb, labels, result.vocabulary.label_map(), args.overlay_alpha, self.banner)
-            self._write("overlay", convert.to_image(rgb, "rgb8", header), IMAGE_MSG, at)
-        height, width = labels.shape
-        info = None
-        if frame.info is not None:
-            info = convert.rescale_camera_info(frame.info, width, height, header)
-            self._write("camera_info", info, CAMERA_INFO_TYPE, at)
-        if frame.depth is None:
-            return frame.no_points
-        try:
-            fx, fy, cx, cy = convert.intrinsics(info)
-            points = semantic_points(
-                frame.depth,
-                fx,
-                fy,
-                cx,
-                cy,
-                labels,
-                result.confidence,
-                result.objectness_image,
-                result.vocabulary.label_map(),
-                stride=args.point_stride,
-                max_depth=args.max_depth,
-            )
-        except ValueError as exc:
-            return f"no points: {exc}"
-        self._write("points", to_pointcloud2(points, header), "sensor_msgs/msg/PointCloud2", at)
-        return None
+    def frame(self, frame: Frame, result: Segmentation) -> List[str]:
+        """Write every output of one frame; why points-like outputs were not written for it, if asked for."""
+        self.label_map(result, frame.header, frame.log_time)
+        shared = FrameData(result, self.cfg, frame.info, frame.depth_msg)
+        problems = [frame.no_points] if frame.no_points else []
+        for output in self.outputs:
+            try:
+                msg: Optional[Any] = output.build(frame, result, shared, self.cfg)
+            except ValueError as exc:  # e.g. a camera_info whose intrinsics are unusable: this output only
+                problems.append(f"no {output.suffix}: {exc}")
+                continue
+            if msg is not None:
+                self._write(output.suffix, msg, frame.log_time)
+        return problems

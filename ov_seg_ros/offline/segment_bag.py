@@ -5,7 +5,8 @@ camera_info and depth topics, so every frame can be paired with the camera_info 
 its stamp anywhere in the recording. The second decodes frames on a background thread into a bounded
 queue while the main thread segments them in batches and writes the outputs, each with its frame's
 header and at its frame's log time, so the result plays back interleaved with the original.
-(ov_seg_ros.bag_plan: the first pass; bag_frames: decoding; bag_outputs: the messages of one frame.)
+(`plan`: the first pass; `decode`: decoding; `outputs`: the node's messages of one frame, made with the
+node parameters of `node_config`.)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 from .decode import END, Frame, decode_frames
 from .input_bag import InputBag
+from .node_config import node_config
 from .output_bag import OutputBag, size_of
 from .outputs import Outputs
 from .plan import Plan, make_plan
@@ -94,12 +96,12 @@ def segment_bag(args: argparse.Namespace, make_segmenter: Callable[[], Tuple[Any
     """
     with InputBag(args.input) as bag:
         plan = make_plan(bag, args)
-        segmenter, seeded = make_segmenter()
+        segmenter, _ = make_segmenter()  # seeded or not: args.weights / heads say (the overlay's banner)
         began = time.monotonic()
         output = OutputBag(args.out, args.storage, bag.typestore, args.overwrite)
         tally = Tally(selected=len(plan.selected))
         try:
-            interrupted = _segment(bag, plan, output, args, segmenter, seeded, tally)
+            interrupted = _segment(bag, plan, output, args, segmenter, tally)
             if args.copy_input and not interrupted:
                 try:
                     copy_input(bag, output, plan.window)
@@ -145,12 +147,12 @@ def ctrl_c_ignored() -> Iterator[None]:
 
 
 def _segment(
-    bag: InputBag, plan: Plan, output: OutputBag, args: argparse.Namespace, segmenter: Any, seeded: bool, tally: Tally
+    bag: InputBag, plan: Plan, output: OutputBag, args: argparse.Namespace, segmenter: Any, tally: Tally
 ) -> bool:
     """The frame loop; True when Ctrl-C stopped it (the output bag is then closed, readable)."""
-    outputs = Outputs(output, args, seeded)
-    if outputs.label_info_problem:
-        print(f"ov-seg: not writing label_info: {outputs.label_info_problem}", file=sys.stderr)
+    outputs = Outputs(output, node_config(args), args.namespace)  # after make_segmenter resolved 'auto'
+    for name, problem in outputs.problems.items():
+        print(f"ov-seg: not writing {name}: {problem}", file=sys.stderr)
     frames: queue.Queue[Any] = queue.Queue(maxsize=max(2 * args.batch_size, 4))
     stop = threading.Event()
     decoder = threading.Thread(target=decode_frames, args=(bag, plan, frames, stop), name="ov_seg_decode", daemon=True)
@@ -163,8 +165,7 @@ def _segment(
             results = segmenter.segment_batch([f.rgb for f in batch])
             clock = lap(tally, "model", clock)
             for frame, result in zip(batch, results, strict=True):
-                problem = outputs.frame(frame, result)
-                if problem:
+                for problem in outputs.frame(frame, result):
                     tally.count(tally.no_points, problem, f"message {frame.position} on the topic")
                 tally.segmented += 1
                 bar.update(1)

@@ -217,6 +217,14 @@ SPECS: Tuple[ParamSpec, ...] = (
         "Smallest object (8-connected pixels of one target class).",
         int_range=(1, 100_000_000),
     ),
+    ParamSpec(
+        "autostart",
+        True,
+        "Configure and activate the lifecycle node by itself at start (true), or wait unconfigured for a "
+        "lifecycle manager (ros2 lifecycle set, Nav2's lifecycle_manager).",
+        read_only=True,
+        launch=True,
+    ),
 )
 SPEC_BY_NAME: Dict[str, ParamSpec] = {s.name: s for s in SPECS}
 DEFAULTS: Dict[str, Any] = {s.name: s.default for s in SPECS}
