@@ -20,8 +20,16 @@ setup(
         (f"lib/{PACKAGE}", glob("scripts/*")),
     ],
     install_requires=["numpy", "torch", "open_clip_torch", "pillow", "tqdm", "pyyaml", "rosbags"],
-    # `ov-seg BAG BAG ... --ray`: many recordings on a Ray cluster (ov_seg_ros/offline/ray_workers.py)
-    extras_require={"ray": ["ray>=2.50"]},
+    # Optional extras: `ov-seg BAG BAG ... --ray` runs many recordings on a Ray cluster
+    # (ov_seg_ros/offline/ray_workers.py); the compiled backends of the image pass (README "Backends"):
+    # `pip install .[openvino]` etc. The exporter is torch's dynamo one, which needs onnxscript; the
+    # names here are what support.install_hint prints.
+    extras_require={
+        "ray": ["ray>=2.50"],
+        "onnxruntime": ["onnx", "onnxscript", "onnxruntime"],
+        "openvino": ["onnx", "onnxscript", "openvino", "nncf"],
+        "tensorrt": ["onnx", "onnxscript", "tensorrt"],
+    },
     zip_safe=True,
     maintainer="ov_seg_ros developers",
     maintainer_email="dev@ov-seg-ros.invalid",

@@ -27,6 +27,7 @@ DOMAIN_OFFSETS = {
     "lifecycle": 10,
     "zoo": 13,
     "transport": 20,
+    "backends": 30,
     "bag_equal": 31,
 }
 

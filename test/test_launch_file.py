@@ -49,6 +49,8 @@ PARAMETERS = [  # the parameter arguments the launch file had by hand before the
     "image_transport",
     "depth_transport",
     "autostart",
+    "precision",  # with backend: issue 24
+    "backend",
 ]
 
 

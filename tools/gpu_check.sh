@@ -15,6 +15,8 @@ python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" |
   echo "gpu-check: CUDA is not available on this machine (torch.cuda.is_available() is False)" >&2; exit 2; }
 status=0
 python -m pytest -q -m cuda test/test_cuda.py -p no:cacheprovider -s || status=1
+# the tensorrt backend (issue 24): skips itself without the tensorrt package (pip install .[tensorrt])
+python -m pytest -q test/test_backends_cuda.py -p no:cacheprovider -rs || status=1
 for p in fp32 fp16; do
   python bench/bench_engine.py --device cuda --precision "$p" --iters "${GPU_ITERS:-100}" --warmup 10 \
     --ref-iters 20 --batches 1,4,8,16 --out "$R/gpu_engine_$p.json" || status=1

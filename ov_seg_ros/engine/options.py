@@ -9,7 +9,7 @@ from typing import Dict, Optional
 PATCH = 16  # ViT-B/16 patch size: network inputs are padded to multiples of it
 MODES = ("whole", "slide")
 REFINES = ("none", "pamr")  # pamr: NACLIP's published post-processing, after any method
-PRECISION_NAMES = ("fp32", "fp16", "bf16")
+PRECISION_NAMES = ("fp32", "fp16", "bf16", "int8")  # int8: backend openvino
 MAX_LONG_SIDE = 2048  # mmseg Resize(img_scale=(2048, 448), keep_ratio=True)
 NATIVE_SIZE = 0  # input_size 0: the image's own size (the one spelling of it, everywhere)
 

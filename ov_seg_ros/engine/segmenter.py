@@ -10,6 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backends.factory import Calibration, make_visual_pass
+from .backends.support import DEFAULT_BACKEND, combination_error, require
 from .methods import zoo
 from .methods.backbone import load_backbone
 from .model import apply_background_rule, classify
@@ -17,7 +19,7 @@ from .options import MAX_LONG_SIDE, MODES, PATCH, PRECISION_NAMES, REFINES, chec
 from .segmentation import Segmentation
 from .vocabulary import MAX_CLASSES, Vocabulary, vocabulary_error
 
-PRECISIONS = dict(zip(PRECISION_NAMES, (torch.float32, torch.float16, torch.bfloat16), strict=True))
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}  # torch autocast's
 SLIDE_CROP = 448  # benchmark protocol: 448×448 windows ...
 SLIDE_STRIDE = 224  # ... every 224 pixels
 
@@ -73,10 +75,19 @@ class Segmenter:
         input_size: Optional[int] = None,
         mode: str = "whole",
         refine: str = "none",
+        backend: str = DEFAULT_BACKEND,
+        calibration: Calibration = None,
     ):
-        """weights '' = the method's default backbone; heads are loaded only for methods that use them."""
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        """weights '' = the method's default backbone; heads are loaded only for methods that use them.
+        backend: what runs the image pass (engine/backends); calibration: int8's frames."""
+        if precision not in PRECISION_NAMES:
+            raise ValueError(f"precision must be one of {list(PRECISION_NAMES)}, got {precision!r}")
+        reason = combination_error(backend, precision, device, method)
+        if reason:
+            raise ValueError(reason)
+        if backend != DEFAULT_BACKEND:
+            require(backend)  # before loading any weights: a missing package is one line, at once
+        self.backend = backend
         self.device = torch.device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} asked for, but CUDA is not available")
@@ -91,6 +102,8 @@ class Segmenter:
         self.configure(input_size=input_size or 0, mode=mode, refine=refine)  # fail fast, before loading
         self.backbone = load_backbone(weights, heads, method, self.device)
         self.network, self.text = self.backbone.network, self.backbone.text
+        # The visual pass the frames go through: the network itself, or its compiled graph per shape.
+        self.visual = make_visual_pass(backend, self.network, precision, device, calibration)
         self._vocabulary: Optional[Vocabulary] = None
 
     # ---------------------------------------------------------------------------- settings
@@ -102,7 +115,8 @@ class Segmenter:
         refine: Optional[str] = None,
     ) -> None:
         """Change how later frames are segmented; input_size 0 means the image's own size. A method
-        that needs another backbone raises ValueError (method_reason says why)."""
+        that needs another backbone, or that the backend cannot run, raises ValueError (method_reason
+        says why)."""
         reason = self.method_reason(method) if method is not None else None
         if reason:
             raise ValueError(reason)
@@ -119,7 +133,8 @@ class Segmenter:
 
     def method_reason(self, method: str) -> Optional[str]:
         """Why later frames cannot use `method` on the loaded backbone, or None."""
-        return self.backbone.switch_reason(method)
+        backend_reason = combination_error(self.backend, self.precision, str(self.device), method)
+        return backend_reason or self.backbone.switch_reason(method)
 
     # -------------------------------------------------------------------------- vocabulary
     @property
@@ -186,9 +201,9 @@ class Segmenter:
 
     @contextlib.contextmanager
     def _precision(self) -> Iterator[None]:
-        dtype = PRECISIONS[self.precision]
+        dtype = PRECISIONS.get(self.precision, torch.float32)
         with torch.inference_mode():
-            if dtype == torch.float32:
+            if dtype == torch.float32 or self.backend != "torch":  # compiled passes hold their precision
                 yield
             else:
                 with torch.autocast(device_type=self.device.type, dtype=dtype):
@@ -224,7 +239,7 @@ class Segmenter:
         """x: B×3×H×W in [0,1], any size. Returns probs B×K×h×w and objectness B×h×w (padded grid)."""
         pad_h, pad_w = (-x.shape[-2]) % PATCH, (-x.shape[-1]) % PATCH
         x = F.pad(x, (0, pad_w, 0, pad_h))  # zero = black, before normalisation, as upstream
-        features, objectness = self.network(x, pool=self.method == "clip_dinoiser")
+        features, objectness = self.visual(x, pool=self.method == "clip_dinoiser")
         probs = classify(features, vocab.embeddings)
         if self.method == "clip_dinoiser":
             probs = apply_background_rule(probs, objectness.float(), vocab.background_index)

@@ -61,7 +61,8 @@ class Pipeline:
     def _make_segmenter(self) -> Segmenter:
         c = self._cfg
         self._logger.info(
-            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} ({c['precision']})"
+            f"loading {c['method']} weights={c['weights']!r} heads={c['heads']!r} on {c['device']} "
+            f"({c['backend']} {c['precision']})"
         )
         segmenter = Segmenter(
             weights=c["weights"],
@@ -72,6 +73,8 @@ class Pipeline:
             input_size=c["input_size"],
             mode=c["mode"],
             refine=c["refine"],
+            backend=c["backend"],
+            calibration=c["calibration"],
         )
         self._logger.info(f"loaded {segmenter.backbone.describe(c['method'])}")  # method, weights, activation
         return segmenter

@@ -68,7 +68,17 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         default="",
         help="CLIP-DINOiser last.pt (default: $OV_SEG_HEADS or ~/.cache/ov_seg_ros/last.pt), 'seeded' or 'auto'",
     )
-    for name in ("device", "precision", "method", "refine", "input_size", "mode", "min_confidence"):
+    for name in (
+        "device",
+        "precision",
+        "backend",
+        "calibration",
+        "method",
+        "refine",
+        "input_size",
+        "mode",
+        "min_confidence",
+    ):
         spec_option(p, name)
     add_bag_args(p)
     add_fleet_args(p)
@@ -78,7 +88,7 @@ def parse_args(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     reason = reason or vocabulary_reason(names, background=args.background)
     if reason:
         p.error(f"--classes: {reason}")
-    reason = config_reason(args)  # the node's rules on the values together (e.g. targets in the vocabulary)
+    reason = config_reason(args)  # the node's rules together (targets in the vocabulary, backend x precision)
     if reason:
         p.error(reason)
     return args
@@ -190,6 +200,7 @@ def build_segmenter(args: argparse.Namespace, seg=None):
 
     A given `seg` (already loaded) is configured with args' method and input size instead."""
     from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
+    from .export import calibration_source
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
     args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads, args.method)
@@ -205,6 +216,8 @@ def build_segmenter(args: argparse.Namespace, seg=None):
             input_size=args.input_size,
             mode=args.mode,
             refine=args.refine,
+            backend=args.backend,
+            calibration=calibration_source(args.calibration, args.topic) if args.precision == "int8" else None,
         )
     else:
         seg.configure(method=args.method, input_size=args.input_size, mode=args.mode, refine=args.refine)
@@ -233,11 +246,12 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
     if not images:
         print(f"ov-seg: {args.input}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))})", file=sys.stderr)
         return EXIT_SETUP
+    from ..engine.backends.support import BackendUnavailable
     from ..engine.weights import WeightsNotFoundError
 
     try:
         segmenter, seeded = build_segmenter(args, segmenter)
-    except (WeightsNotFoundError, ValueError) as exc:
+    except (WeightsNotFoundError, ValueError, BackendUnavailable) as exc:
         print(f"ov-seg: {exc}", file=sys.stderr)
         return EXIT_SETUP
     args.out.mkdir(parents=True, exist_ok=True)
@@ -259,6 +273,7 @@ def run(args: argparse.Namespace, segmenter=None) -> int:
 
 def run_bag(args: argparse.Namespace, segmenter=None) -> int:
     """A rosbag2 recording in, a rosbag2 out (ov_seg_ros.bag_segment); problems are one line, exit 2."""
+    from ..engine.backends.support import BackendUnavailable
     from ..engine.weights import WeightsNotFoundError
     from .input_bag import BagError
     from .segment_bag import segment_bag
@@ -272,7 +287,7 @@ def run_bag(args: argparse.Namespace, segmenter=None) -> int:
         return EXIT_SETUP
     try:
         return segment_bag(args, lambda: build_segmenter(args, segmenter))
-    except (BagError, WeightsNotFoundError, ValueError) as exc:
+    except (BagError, WeightsNotFoundError, ValueError, BackendUnavailable) as exc:
         print(f"ov-seg: {exc}", file=sys.stderr)
         return EXIT_SETUP
     except KeyboardInterrupt:  # before the frame loop (index pass, model load): nothing written
@@ -281,6 +296,11 @@ def run_bag(args: argparse.Namespace, segmenter=None) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None, segmenter=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["export"]:  # `ov-seg export`: build compiled backends ahead (offline/export.py)
+        from .export import main as export_main
+
+        return export_main(argv[1:])
     return run(parse_args(argv), segmenter)
 
 

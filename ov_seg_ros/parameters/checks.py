@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from ..engine.backends.support import combination_error
 from ..engine.options import check_input_size
 from ..engine.vocabulary import vocabulary_error
 
@@ -134,6 +135,11 @@ def check_class_list(name: str, value: Any) -> Reason:
 
 def check_engine_input_size(name: str, value: Any) -> Reason:
     return engine_reason(check_input_size, value)
+
+
+def backend_reason(cfg: Mapping[str, Any]) -> Reason:
+    """Backend x precision x device x method: the engine's own rule (it raises the same reason)."""
+    return combination_error(cfg["backend"], cfg["precision"], cfg["device"], cfg["method"])
 
 
 def class_names(cfg: Mapping[str, Any], name: str) -> List[str]:

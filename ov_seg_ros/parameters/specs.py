@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from ..engine.backends.support import BACKEND_NAMES
 from ..engine.options import MAX_LONG_SIDE, METHODS, MODES, PATCH, PRECISION_NAMES, REFINES
 from . import checks as rules
 from .checks import CLASS_LISTS, LABEL_ENCODINGS, RELIABILITY_SETTINGS, Check, Reason
@@ -95,7 +96,24 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec("publish_overlay", True, "Publish the rgb8 colour overlay on ~/overlay."),
     ParamSpec("overlay_alpha", 0.5, "Opacity of label colours in ~/overlay.", float_range=(0.0, 1.0)),
     ParamSpec("device", "cpu", "Torch device: cpu, cuda, cuda:0, ...", read_only=True, launch=True),
-    ParamSpec("precision", "fp32", "Network precision.", read_only=True, choices=PRECISIONS),
+    ParamSpec(
+        "precision",
+        "fp32",
+        "Network precision (the backend decides which: see README 'Backends').",
+        read_only=True,
+        choices=PRECISIONS,
+        launch=True,
+    ),
+    ParamSpec(
+        "backend",
+        "torch",
+        "What runs the image pass: torch, onnxruntime / openvino (CPU), tensorrt (cuda); compiled once per "
+        "input shape into $XDG_CACHE_HOME/ov_seg_ros/engines.",
+        read_only=True,
+        choices=BACKEND_NAMES,
+        launch=True,
+    ),
+    ParamSpec("calibration", "", "Image folder calibrating int8 ('' = demo frames).", read_only=True),
     ParamSpec(
         "weights",
         "",
@@ -251,6 +269,10 @@ def changes_reason(current: Mapping[str, Any], changes: Mapping[str, Any]) -> Re
     if {"vocabulary", "label_encoding", "background"} & set(changes):
         names, reason = rules.parse_vocabulary(merged["vocabulary"])
         reason = reason or rules.vocabulary_reason(names, merged["label_encoding"], merged["background"])
+        if reason:
+            return reason
+    if {"backend", "precision", "device", "method"} & set(changes):
+        reason = rules.backend_reason(merged)
         if reason:
             return reason
     if {"vocabulary", *CLASS_LISTS} & set(changes):
