@@ -16,7 +16,8 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from ov_seg_ros.parameters.specs import LAUNCH_SPECS, launch_arguments
+from ov_seg_ros.parameters.descriptions import launch_arguments
+from ov_seg_ros.parameters.specs import LAUNCH_SPECS
 
 # Parameter arguments come from the node's spec table (ParamSpec.launch): '' = as in the params file.
 OVERRIDES = {spec.name: spec for spec in LAUNCH_SPECS}

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from ov_seg_ros.parameters import checks as rules
+from ov_seg_ros.parameters import descriptions
 from ov_seg_ros.parameters import specs as p
 
 
@@ -140,16 +141,16 @@ def test_good_values_pass(name, value):
 
 
 def test_descriptors_carry_ranges_and_read_only():
-    d = p.descriptor(p.SPEC_BY_NAME["min_confidence"])
+    d = descriptions.descriptor(p.SPEC_BY_NAME["min_confidence"])
     assert d.description and not d.read_only
     assert (d.floating_point_range[0].from_value, d.floating_point_range[0].to_value) == (0.0, 1.0)
-    d = p.descriptor(p.SPEC_BY_NAME["input_size"])
+    d = descriptions.descriptor(p.SPEC_BY_NAME["input_size"])
     assert d.integer_range[0].to_value == p.MAX_INPUT_SIZE
     for name in ("device", "precision", "weights", "heads", "qos_reliability", "publish_points", "cameras"):
-        assert p.descriptor(p.SPEC_BY_NAME[name]).read_only, name
-    assert "maskclip" in p.descriptor(p.SPEC_BY_NAME["method"]).description
-    assert p.descriptor(p.SPEC_BY_NAME["vocabulary"]).dynamic_typing
-    assert p.descriptor(p.SPEC_BY_NAME["cameras"]).dynamic_typing
+        assert descriptions.descriptor(p.SPEC_BY_NAME[name]).read_only, name
+    assert "maskclip" in descriptions.descriptor(p.SPEC_BY_NAME["method"]).description
+    assert descriptions.descriptor(p.SPEC_BY_NAME["vocabulary"]).dynamic_typing
+    assert descriptions.descriptor(p.SPEC_BY_NAME["cameras"]).dynamic_typing
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ from rclpy.logging import get_logger
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 
-from ..parameters.specs import DEFAULTS, SPECS, changes_reason, descriptor, pruned_class_lists
+from ..parameters.descriptions import descriptor
+from ..parameters.specs import DEFAULTS, SPECS, changes_reason, pruned_class_lists
 from .diagnostics import Diagnostics
 from .frames import FrameStats, Throttle
 from .lifecycle import refuse_invalid_transitions, schedule_autostart, spin_until_finished, transition

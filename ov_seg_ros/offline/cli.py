@@ -23,7 +23,8 @@ from typing import Iterable, Optional, Sequence
 
 from ..engine.auto_weights import resolve_auto_weights, seeded_warning
 from ..parameters.checks import parse_vocabulary, vocabulary_reason
-from ..parameters.specs import SPEC_BY_NAME, describe, value_reason  # torch-free, so --help stays instant
+from ..parameters.descriptions import describe
+from ..parameters.specs import SPEC_BY_NAME, value_reason  # torch-free, so --help stays instant
 from .fleet import RAY_FLAGS, add_fleet_args, run_fleet, wants_fleet
 from .fleet_jobs import output_name
 from .image_files import IMAGE_SUFFIXES, list_images, output_stems, read_rgb, write_outputs
