@@ -79,10 +79,7 @@ SPECS: Tuple[ParamSpec, ...] = (
         check=rules.check_engine_input_size,
     ),
     ParamSpec(
-        "mode",
-        "whole",
-        "Whole image, or the method's sliding windows (448/224 px; 224/112 for naclip, sclip).",
-        choices=MODES,
+        "mode", "whole", "Whole image, or the method's sliding windows (448 px; naclip, sclip 224).", choices=MODES
     ),
     ParamSpec(
         "min_confidence", 0.0, "Pixels whose class probability is below this get label 0.", float_range=(0.0, 1.0)
@@ -117,8 +114,7 @@ SPECS: Tuple[ParamSpec, ...] = (
     ParamSpec(
         "weights",
         "",
-        "OpenCLIP pretrained tag, a local checkpoint file, or 'seeded' (untrained, for tests); '' = "
-        "the method's own (openai for naclip/clearclip/sclip, else laion2b_s34b_b88k).",
+        "OpenCLIP tag, checkpoint file or 'seeded' (untrained); '' = the method's own (openai or laion2b_s34b_b88k).",
         read_only=True,
         launch=True,
     ),
