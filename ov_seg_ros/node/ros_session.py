@@ -108,7 +108,12 @@ def exit_process(code: int) -> None:
     is left to run at that point, so flush and leave, after `release_shared_memory`.
     """
     import logging
+    import signal
 
+    try:  # a second Ctrl-C (ros2 launch sends one, the terminal another) must not cut this short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
     release_shared_memory()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
