@@ -108,7 +108,12 @@ def exit_process(code: int) -> None:
     is left to run at that point, so flush and leave, after `release_shared_memory`.
     """
     import logging
+    import signal
 
+    try:  # a second Ctrl-C (ros2 launch sends one, the terminal another) must not cut this short
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # not the main thread
+        pass
     release_shared_memory()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
@@ -124,14 +129,17 @@ def release_shared_memory() -> int:
     """Unlink the Fast DDS shared-memory segments this process created, as Fast DDS's teardown would:
     `os._exit` skips it, and on Jazzy a segment whose node was not destroyed (the demo player, a node
     that failed to start) stayed in /dev/shm, keeping its size in RAM until reboot (91 segments of
-    exited or killed processes, 1.2 GB, were there after an hour of tests). A process created the segments whose
-    `<name>_el` file it holds an flock on (/proc/locks). Peers that map one keep their mapping.
+    exited or killed processes, 1.2 GB, were there after an hour of tests). A process created the
+    segments whose `<name>_el` file it holds an exclusive flock on (/proc/locks). Peers that map one keep
+    their mapping.
     Returns how many were removed; 0 where there is no /proc or /dev/shm."""
     try:
         with open("/proc/locks") as locks:
             rows = [line.split() for line in locks]
         pid = str(os.getpid())
-        mine = {row[5].rsplit(":", 1)[-1] for row in rows if len(row) > 5 and row[1] == "FLOCK" and row[4] == pid}
+        # "1: FLOCK ADVISORY WRITE <pid> <major hex>:<minor hex>:<inode>": the device too, as inode
+        # numbers repeat across file systems
+        mine = {row[5] for row in rows if len(row) > 5 and row[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and row[4] == pid}
         lock_files = list(SHM_DIR.glob("fast*_el"))
     except OSError:
         return 0
@@ -139,7 +147,9 @@ def release_shared_memory() -> int:
     for lock_file in lock_files:
         segment = lock_file.with_name(lock_file.name[: -len("_el")])
         try:
-            if SEGMENT_NAME.fullmatch(segment.name) and str(lock_file.stat().st_ino) in mine:
+            st = lock_file.stat()
+            key = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+            if SEGMENT_NAME.fullmatch(segment.name) and key in mine:
                 segment.unlink(missing_ok=True)
                 lock_file.unlink(missing_ok=True)
                 removed += 1
