@@ -88,6 +88,8 @@ def test_rules_catch_upward_and_sideways_imports():
 TORCH_FREE = [
     "parameters.specs",
     "parameters.checks",
+    "parameters.descriptions",
+    "offline.options",
     "messages.convert",
     "messages.pointcloud",
     "messages.visualize",

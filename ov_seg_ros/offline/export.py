@@ -19,7 +19,8 @@ import numpy as np
 
 from ..engine.auto_weights import DEFAULT_CLIP_WEIGHTS
 from ..parameters.specs import value_reason
-from .cli import EXIT_OK, EXIT_SETUP, spec_option
+from .cli import EXIT_OK, EXIT_SETUP
+from .options import spec_option
 
 MAX_BAG_FRAMES = 30
 
