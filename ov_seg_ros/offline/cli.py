@@ -118,26 +118,14 @@ def build_segmenter(args: argparse.Namespace, seg=None):
     """Segmenter with the vocabulary set; weights errors propagate (the caller prints them).
 
     A given `seg` (already loaded) is configured with args' method and input size instead."""
-    from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
-    from .export import calibration_source
+    from .export import engine_from_args  # torch import deferred so --help is instant
 
     # Strict by default (label files carry no banner); 'auto' opts in to the demo's seeded fallback.
     args.weights, args.heads, seeded = resolve_auto_weights(args.weights, args.heads, args.method)
     if seeded:
         print(seeded_warning(args.weights, args.heads), file=sys.stderr)
     if seg is None:
-        seg = Segmenter(
-            weights=args.weights,
-            heads=args.heads,
-            device=args.device,
-            precision=args.precision,
-            method=args.method,
-            input_size=args.input_size,
-            mode=args.mode,
-            refine=args.refine,
-            backend=args.backend,
-            calibration=calibration_source(args.calibration, args.topic) if args.precision == "int8" else None,
-        )
+        seg = engine_from_args(args, refine=args.refine)
     else:
         seg.configure(method=args.method, input_size=args.input_size, mode=args.mode, refine=args.refine)
     print(f"ov-seg: {seg.backbone.describe(args.method)}", file=sys.stderr)  # which method, weights, activation

@@ -70,24 +70,32 @@ def calibration_source(path: str, topic: Optional[str]):
         return [decode_image(bag, msgtype, raw)[1] for raw in picks]
 
 
+def engine_from_args(args: argparse.Namespace, refine: str = "none"):
+    """The Segmenter that ov-seg's engine options describe (run and export alike); int8 is calibrated
+    on --calibration (a folder or a recording's --topic) or the bundled demo frames."""
+    from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
+
+    return Segmenter(
+        weights=args.weights,
+        heads=args.heads,
+        device=args.device,
+        precision=args.precision,
+        method=args.method,
+        input_size=args.input_size,
+        mode=args.mode,
+        refine=refine,
+        backend=args.backend,
+        calibration=calibration_source(args.calibration, args.topic) if args.precision == "int8" else None,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     from ..engine.backends.support import BackendUnavailable
-    from ..engine.segmenter import Segmenter
     from ..engine.weights import WeightsNotFoundError
     from .input_bag import BagError
 
     try:
-        seg = Segmenter(
-            weights=args.weights,
-            heads=args.heads,
-            device=args.device,
-            precision=args.precision,
-            method=args.method,
-            input_size=args.input_size,
-            mode=args.mode,
-            backend=args.backend,
-            calibration=calibration_source(args.calibration, args.topic) if args.precision == "int8" else None,
-        )
+        seg = engine_from_args(args)
         seg.set_vocabulary(["object"])  # classification is outside the graph: any vocabulary builds it
         for height, width in args.sizes:
             start = time.perf_counter()
