@@ -1,6 +1,7 @@
 """Shared test pieces: the seeded engine (built once per session, about 6 s on 2 cores), images,
 ROS domains and an install prefix for the ros2 CLI."""
 
+import contextlib
 import os
 import shutil
 import sys
@@ -47,6 +48,49 @@ ROS_FREE_MODULES = {
     "test_zoo_fixtures",
     "test_zoo_reference",
 }
+
+
+def _tree_bytes(root: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:  # removed meanwhile
+                pass
+    return total
+
+
+# The suite's disk use, so a CI log says how close a run came to a full disk (one CI run failed on it:
+# compiled-backend exports are hundreds of MB each). Peak of pytest's temporary folder and lowest free space.
+DISK = {"peak": 0, "peak_at": "", "free": None}
+_BASETEMP: Dict[str, Path] = {}
+
+
+def pytest_runtest_makereport(item, call):
+    if call.when != "call":  # measured before teardown removes the test's own folder
+        return
+    nodeid = item.nodeid
+    base = _BASETEMP.get("path")
+    if base is None or not base.exists():
+        return
+    used = _tree_bytes(base)
+    if used > DISK["peak"]:
+        DISK["peak"], DISK["peak_at"] = used, nodeid
+    free = shutil.disk_usage(base).free
+    DISK["free"] = free if DISK["free"] is None else min(DISK["free"], free)
+
+
+def pytest_sessionstart(session):
+    _BASETEMP["path"] = session.config._tmp_path_factory.getbasetemp()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if DISK["free"] is not None:
+        terminalreporter.write_line(
+            f"disk: temporary files peaked at {DISK['peak'] / 2**20:.0f} MB (after {DISK['peak_at']}); "
+            f"lowest free space {DISK['free'] / 2**30:.1f} GiB"
+        )
 
 
 def pytest_collection_modifyitems(config, items):
@@ -104,6 +148,22 @@ def engine(segmenter):
     saved = segmenter.method, segmenter.input_size, segmenter.mode
     yield segmenter
     segmenter.method, segmenter.input_size, segmenter.mode = saved
+
+
+@contextlib.contextmanager
+def temporary_cache_home(folder: Path):
+    """XDG_CACHE_HOME at `folder` (where backends cache their exports) while inside; the folder, hundreds
+    of MB per exported shape, is removed on the way out."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    try:
+        yield folder
+    finally:
+        if saved is None:
+            os.environ.pop("XDG_CACHE_HOME")
+        else:
+            os.environ["XDG_CACHE_HOME"] = saved
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def load_fixture(name: str) -> dict:

@@ -7,14 +7,13 @@ shape (448×448) and one small shape. Probabilities and labels are compared, nev
 γ = 0.2 is a hard threshold, so a correlation within 1e-7 of it may flip under any fp32 reordering.
 """
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO, load_fixture, random_image
+from conftest import REPO, load_fixture, random_image, temporary_cache_home
 
 from ov_seg_ros.engine.backends import cache
 from ov_seg_ros.engine.backends.openvino_int8 import read_folder
@@ -30,13 +29,8 @@ needs = {b: pytest.mark.skipif(not installed(b), reason=f"{b} not installed") fo
 
 @pytest.fixture(scope="module")
 def cache_home(tmp_path_factory):
-    saved = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg_cache"))
-    yield Path(os.environ["XDG_CACHE_HOME"])
-    if saved is None:
-        os.environ.pop("XDG_CACHE_HOME")
-    else:
-        os.environ["XDG_CACHE_HOME"] = saved
+    with temporary_cache_home(tmp_path_factory.mktemp("xdg_cache")) as folder:
+        yield folder
 
 
 def make(backend: str, precision: str = "fp32", **kwargs):

@@ -4,7 +4,7 @@ engine within the engine bar, fp16 keeps the labels, and the engine file is reus
 import numpy as np
 import pytest
 import torch
-from conftest import random_image
+from conftest import random_image, temporary_cache_home
 
 from ov_seg_ros.engine.backends.support import installed
 
@@ -16,15 +16,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory):
-    import os
-
     from ov_seg_ros import Segmenter
 
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("trt_cache"))
     make = lambda backend, precision: Segmenter(  # noqa: E731
         weights="seeded", heads="seeded", device="cuda", backend=backend, precision=precision, input_size=0
     )
-    return {"torch": make("torch", "fp32"), "fp32": make("tensorrt", "fp32"), "fp16": make("tensorrt", "fp16")}
+    with temporary_cache_home(tmp_path_factory.mktemp("trt_cache")):
+        yield {"torch": make("torch", "fp32"), "fp32": make("tensorrt", "fp32"), "fp16": make("tensorrt", "fp16")}
 
 
 @pytest.mark.parametrize("precision,probs,labels", [("fp32", 1e-4, 0.999), ("fp16", None, 0.95)])
