@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -149,9 +150,18 @@ def main() -> None:
     if args.child:
         backend, precision, size = args.child
         return child(backend, precision, int(size), args.calibration)
-    if not args.keep_cache:
-        os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="ov_seg_bench_cache_")
-    calibration = tempfile.mkdtemp(prefix="ov_seg_bench_calib_")
+    scratch = [tempfile.mkdtemp(prefix="ov_seg_bench_calib_")]
+    if not args.keep_cache:  # exports are hundreds of MB per shape: removed at the end
+        scratch.append(tempfile.mkdtemp(prefix="ov_seg_bench_cache_"))
+        os.environ["XDG_CACHE_HOME"] = scratch[-1]
+    try:
+        measure(args, scratch[0])
+    finally:
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def measure(args, calibration: str) -> None:
     for i in range(4):  # calibrate on frames 0-3, measure on 4-7
         os.symlink(DEMO / f"frame_{i:02d}.png", Path(calibration) / f"frame_{i:02d}.png")
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -169,23 +179,34 @@ def main() -> None:
     seg = make("torch", "fp32", sizes[0], calibration)
     passes, setup = build_and_load(seg, configs, sizes, calibration)
     results = alternate(seg, passes, configs, sizes, args.rounds)
-    rss = {}
-    for config in configs:  # one child per config at the larger input (native 480×640 when measured)
-        rss[config] = run_child(config, max(sizes, key=lambda s: s or 10**6), calibration)["peak_rss_mib"]
+    del seg, passes  # the peak-RSS children below should not share the machine's memory with these
     load = os.getloadavg()
     print(f"\nper 480×640 frame, {args.rounds} alternating rounds; load average after: {load[0]:.1f}\n")
+    rows = timing_table(configs, sizes, results, setup)
+    save(rows, load)  # before the memory phase, so a killed child loses nothing measured
+    print("\n| backend | precision | input | peak RSS MiB (one engine, as a node holds it) |\n|---|---|---|---|")
+    largest = max(sizes, key=lambda s: s or 10**6)  # native 480×640 when measured
+    for config in configs:
+        rss = run_child(config, largest, calibration)["peak_rss_mib"]
+        print(f"| {config[0]} | {config[1]} | {largest or 'native'} | {rss:.0f} |", flush=True)
+        for row in rows:
+            if (row["backend"], row["precision"]) == config:
+                row["peak_rss_mib"] = rss
+        save(rows, load)
+
+
+def timing_table(configs, sizes, results, setup) -> List[Dict]:
     print(
         "| backend | precision | input | ms per frame | vs torch fp32 | first use (export/build) s "
-        "| cached load s | peak RSS MiB | labels vs torch fp32 (mean / worst) |"
+        "| cached load s | labels vs torch fp32 (mean / worst) |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     rows = []
     for size in sizes:
         base = results[(("torch", "fp32"), size)][0]
         for config in configs:
             ms, agreement = results[(config, size)]
             built, loaded = setup[(config, size)]
-            eager = config[0] == "torch"
             row = {
                 "backend": config[0],
                 "precision": config[1],
@@ -194,18 +215,24 @@ def main() -> None:
                 "speedup": base / ms,
                 "build_s": built,
                 "load_s": loaded,
-                "peak_rss_mib": rss[config],
                 "labels_mean": float(np.mean(agreement)),
                 "labels_worst": float(np.min(agreement)),
             }
             rows.append(row)
-            same = config == ("torch", "fp32")
             print(
                 f"| {config[0]} | {config[1]} | {row['input']} | {ms:.0f} | {row['speedup']:.2f}× | "
-                + ("— | — | " if eager else f"{built:.0f} | {loaded:.1f} | ")
-                + f"{row['peak_rss_mib']:.0f} | "
-                + ("— |" if same else f"{100 * row['labels_mean']:.1f} / {100 * row['labels_worst']:.1f} % |")
+                + ("— | — | " if config[0] == "torch" else f"{built:.0f} | {loaded:.1f} | ")
+                + (
+                    "— |"
+                    if config == ("torch", "fp32")
+                    else f"{100 * row['labels_mean']:.1f} / {100 * row['labels_worst']:.1f} % |"
+                ),
+                flush=True,
             )
+    return rows
+
+
+def save(rows: List[Dict], load) -> None:
     out = REPO / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "backends.json").write_text(json.dumps({"load_average": load, "rows": rows}, indent=1))

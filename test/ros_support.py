@@ -3,18 +3,19 @@ node started as a process or through `ros2 launch`, images as camera drivers sen
 own labels to compare the node's with. Not a test module: pytest collects nothing here."""
 
 import array
+import contextlib
 import shutil
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pytest
 import rclpy
-from conftest import REPO, ament_prefix_path, ros_env
+from conftest import REPO, ament_prefix_path, interrupt, ros_env
 from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.context import Context
 from rclpy.executors import SingleThreadedExecutor
@@ -112,6 +113,12 @@ class SpinningNode:
         while not self._stop.is_set():
             self.executor.spin_once(timeout_sec=period)
 
+    def __enter__(self) -> "SpinningNode":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(5)
@@ -121,10 +128,20 @@ class SpinningNode:
 
 
 class StampedOutputs:
-    """For a client with `messages(topic)`: the output of one stamp, or of several topics at once."""
+    """For a SpinningNode keeping (topic, msg) pairs in `self.received` (see `keep`): one topic's messages,
+    the output of one stamp, or of several topics at once."""
+
+    received: List
+    lock: threading.Lock
 
     def messages(self, topic: str) -> List:
-        raise NotImplementedError
+        with self.lock:
+            return [m for t, m in self.received if t == topic]
+
+    def index_of(self, msg) -> int:
+        """Where `msg` stands among all received messages (the order the executor handed them over)."""
+        with self.lock:
+            return next(i for i, (_, m) in enumerate(self.received) if m is msg)
 
     def output(self, topic: str, stamp: int):
         return next((m for m in self.messages(topic) if stamp_of(m) == stamp), None)
@@ -163,6 +180,19 @@ def start_node(
         )
     proc.log = log
     return proc
+
+
+@contextlib.contextmanager
+def running_node(
+    log: Path, domain: int, params: Mapping[str, object], remaps: Optional[Mapping[str, str]] = None
+) -> Iterator[subprocess.Popen]:
+    """`start_node` for a with-block: Ctrl-C'ed on the way out (killed after 20 s) unless it has ended."""
+    proc = start_node(log, domain, params, remaps)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            interrupt(proc, timeout=20)
 
 
 def launch_env(domain: int, install_root: Path) -> Dict[str, str]:

@@ -7,9 +7,18 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, interrupt, random_image, ros_domain
+from conftest import REPO, random_image, ros_domain
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_support import SEEDED_NODE, SpinningNode, engine_labels, make_image, start_node, wait_started, wait_until
+from ros_support import (
+    SEEDED_NODE,
+    SpinningNode,
+    engine_labels,
+    make_image,
+    running_node,
+    start_node,
+    wait_started,
+    wait_until,
+)
 from sensor_msgs.msg import Image
 
 from ov_seg_ros.engine.backends.support import installed
@@ -33,9 +42,11 @@ class Client(SpinningNode):
 def test_node_runs_with_backend_openvino(tmp_path, monkeypatch, segmenter):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the node exports its shape here
     monkeypatch.setenv("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    proc = start_node(tmp_path / "node.log", DOMAIN, {**SEEDED_NODE, "backend": "openvino"}, {"image": "/test/image"})
-    client = Client(DOMAIN)
-    try:
+    params = {**SEEDED_NODE, "backend": "openvino"}
+    with (
+        running_node(tmp_path / "node.log", DOMAIN, params, {"image": "/test/image"}) as proc,
+        Client(DOMAIN) as client,
+    ):
         wait_started(proc, lambda: client.image_pub.get_subscription_count() > 0, "the node's image subscription")
         assert client.get("backend", "precision") == ["openvino", "fp32"]
         rgb = random_image(64, 96, seed=5)
@@ -47,10 +58,6 @@ def test_node_runs_with_backend_openvino(tmp_path, monkeypatch, segmenter):
         labels = convert.image_array(client.labels[0])
         assert np.mean(labels == expected) >= 0.995
         assert list((tmp_path / "cache" / "ov_seg_ros" / "engines").rglob("visual.onnx"))
-    finally:
-        client.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
 
 
 def test_node_refuses_an_unsupported_combination_at_start(tmp_path):

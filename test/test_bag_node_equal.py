@@ -11,10 +11,10 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from conftest import interrupt, random_image, ros_domain
+from conftest import random_image, ros_domain
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.serialization import deserialize_message, serialize_message
-from ros_support import SEEDED_NODE, VOCAB, SpinningNode, make_image, start_node, wait_started, wait_until
+from ros_support import SEEDED_NODE, VOCAB, SpinningNode, make_image, running_node, wait_started, wait_until
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
@@ -164,11 +164,10 @@ def runs(tmp_path_factory, segmenter):
     tmp = tmp_path_factory.mktemp("bag_equal")
     stamps = {name: 7000 + i for i, name in enumerate(CONFIGS)}
     params = {**SEEDED_NODE, "publish_points": True, "qos_reliability": "reliable"}
-    proc = start_node(tmp / "node.log", DOMAIN, params, {t: f"/eq/{t}" for t in ("image", "camera_info", "depth")})
+    remaps = {t: f"/eq/{t}" for t in ("image", "camera_info", "depth")}
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    client = RawClient()
     results = {}
-    try:
+    with running_node(tmp / "node.log", DOMAIN, params, remaps) as proc, RawClient() as client:
         for name, values in CONFIGS.items():
             run_ov_seg(tmp, name, values, stamps[name], segmenter)
         wait_started(proc, lambda: client.received["label_info"], "the first LabelInfo")
@@ -185,10 +184,6 @@ def runs(tmp_path_factory, segmenter):
             node = wait_until(lambda: client.frame_outputs(stamps[name]), 60, f"outputs of {name}")  # noqa: B023
             info = wait_until(client.label_info_of_camera, 10, "LabelInfo naming the camera's frame")
             results[name] = [node, client.latest("label_map"), info]
-    finally:
-        client.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
     for name in CONFIGS:
         results[name].append(read_raw(tmp / f"{name}_out"))
     return results

@@ -10,10 +10,10 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import pytest
-from conftest import interrupt, random_image, ros_domain, ros_env
+from conftest import random_image, ros_domain, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
@@ -27,7 +27,7 @@ from ros_support import (
     engine_labels,
     last_diagnostics,
     make_image,
-    start_node,
+    running_node,
     wait_until,
 )
 from sensor_msgs.msg import Image
@@ -61,14 +61,6 @@ class Manager(StampedOutputs, SpinningNode):
         self.state_client = self.node.create_client(GetState, f"{node}/get_state")
         self.add_parameter_clients(node)
         self.start()
-
-    def messages(self, topic: str) -> List:
-        with self.lock:
-            return [m for t, m in self.received if t == topic]
-
-    def index_of(self, msg) -> int:
-        with self.lock:
-            return next(i for i, (_, m) in enumerate(self.received) if m is msg)
 
     def diagnostics(self) -> Dict[str, str]:
         mine = [m for m in self.messages("diagnostics") if m.status and m.status[0].name.startswith(self.name[1:])]
@@ -122,10 +114,8 @@ def ros2_lifecycle(*args: str, timeout: int = 240) -> str:
 @pytest.fixture(scope="module")
 def node_process(tmp_path_factory):
     log = tmp_path_factory.mktemp("lifecycle") / "node.log"
-    proc = start_node(log, DOMAIN, {**SEEDED_NODE, "autostart": False}, {"image": "/lifecycle/image"})
-    yield proc
-    if proc.poll() is None:
-        interrupt(proc, timeout=20)
+    with running_node(log, DOMAIN, {**SEEDED_NODE, "autostart": False}, {"image": "/lifecycle/image"}) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")
@@ -227,26 +217,19 @@ def test_shutdown_exits_0_after_answering(manager, node_process):
 
 def test_failing_configure_leaves_the_node_unconfigured_and_alive(tmp_path):
     params = {"weights": f"{tmp_path}/none.bin", "heads": "seeded", "autostart": False}
-    proc = start_node(tmp_path / "node.log", DOMAIN, params, {"__node": "ov_seg_failing"})
-    m: Optional[Manager] = None
-    try:
-        m = Manager(DOMAIN, "/ov_seg_failing")
-        wait_until(lambda: m.state_client.service_is_ready() or proc.poll() is not None, 120, "get_state")
-        assert "Transitioning failed" in ros2_lifecycle("set", "/ov_seg_failing", "configure")
-        assert m.state() == "unconfigured" and proc.poll() is None
-        assert not m.change(Transition.TRANSITION_CONFIGURE)  # a manager may retry: same answer
-        assert not m.change(Transition.TRANSITION_ACTIVATE)  # invalid from unconfigured (raises on Jazzy)
-        assert m.state() == "unconfigured" and proc.poll() is None
-        wait_until(lambda: _warned(m), 10, "/diagnostics to name the failed configure")
-        log = proc.log.read_text()
-        assert "configure failed: weights not found" in log and "none.bin" in log and "Traceback" not in log
-        assert m.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
-        assert proc.wait(timeout=30) == 0
-    finally:
-        if m is not None:
-            m.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
+    with running_node(tmp_path / "node.log", DOMAIN, params, {"__node": "ov_seg_failing"}) as proc:
+        with Manager(DOMAIN, "/ov_seg_failing") as m:
+            wait_until(lambda: m.state_client.service_is_ready() or proc.poll() is not None, 120, "get_state")
+            assert "Transitioning failed" in ros2_lifecycle("set", "/ov_seg_failing", "configure")
+            assert m.state() == "unconfigured" and proc.poll() is None
+            assert not m.change(Transition.TRANSITION_CONFIGURE)  # a manager may retry: same answer
+            assert not m.change(Transition.TRANSITION_ACTIVATE)  # invalid from unconfigured (raises on Jazzy)
+            assert m.state() == "unconfigured" and proc.poll() is None
+            wait_until(lambda: _warned(m), 10, "/diagnostics to name the failed configure")
+            log = proc.log.read_text()
+            assert "configure failed: weights not found" in log and "none.bin" in log and "Traceback" not in log
+            assert m.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+            assert proc.wait(timeout=30) == 0
 
 
 def _warned(m: Manager) -> bool:

@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pytest
-from conftest import REPO, interrupt, random_image, ros_domain, ros_env
+from conftest import REPO, random_image, ros_domain, ros_env
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -32,8 +32,8 @@ from ros_support import (
     node_command,
     requires_ros2_cli,
     ros2_launch,
+    running_node,
     stamp_of,
-    start_node,
     stop_launch,
     wait_started,
     wait_until,
@@ -73,14 +73,6 @@ class Client(StampedOutputs, SpinningNode):
         self.start()
 
     # ------------------------------------------------------------------ reading
-    def messages(self, topic: str) -> List:
-        with self.lock:
-            return [m for t, m in self.received if t == topic]
-
-    def index_of(self, msg) -> int:
-        with self.lock:
-            return next(i for i, (_, m) in enumerate(self.received) if m is msg)
-
     def label_maps(self) -> List[dict]:
         return [json.loads(m.data) for m in self.messages("label_map")]
 
@@ -116,10 +108,8 @@ def node_process(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg") / "node.log"
     params = {**SEEDED_NODE, "publish_points": True}
     remaps = {"image": "/test/image", "camera_info": "/test/camera_info", "depth": "/test/depth"}
-    proc = start_node(log, DOMAIN, params, remaps)
-    yield proc
-    if proc.poll() is None:
-        interrupt(proc, timeout=20)
+    with running_node(log, DOMAIN, params, remaps) as proc:
+        yield proc
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from typing import Dict, List
 
 import numpy as np
 import pytest
-from conftest import interrupt, random_image, ros_domain
+from conftest import random_image, ros_domain
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -22,8 +22,8 @@ from ros_support import (
     make_image,
     requires_ros2_cli,
     ros2_launch,
+    running_node,
     stamp_of,
-    start_node,
     stop_launch,
     wait_started,
     wait_until,
@@ -70,16 +70,11 @@ class TwoCameraClient(SpinningNode):
 def two_cameras(tmp_path_factory):
     log = tmp_path_factory.mktemp("ov_seg_cameras") / "node.log"
     params = {**SEEDED_NODE, "cameras": CAMERAS, "qos_reliability": "reliable"}
-    proc = start_node(log, CAMERAS_DOMAIN, params, {f"{c}/image": f"/mc/{c}/image" for c in CAMERAS})
+    remaps = {f"{c}/image": f"/mc/{c}/image" for c in CAMERAS}
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    client = TwoCameraClient()
-    try:
+    with running_node(log, CAMERAS_DOMAIN, params, remaps) as proc, TwoCameraClient() as client:
         wait_started(proc, client.subscribed, "both camera subscriptions")
         yield client
-    finally:
-        client.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
 
 
 def test_each_camera_gets_its_own_labels_with_its_header(two_cameras, segmenter):

@@ -9,7 +9,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import pytest
-from conftest import interrupt, random_image, ros_domain
+from conftest import random_image, ros_domain
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_support import (
     SEEDED_NODE,
@@ -18,7 +18,7 @@ from ros_support import (
     StampedOutputs,
     engine_labels,
     make_image,
-    start_node,
+    running_node,
     wait_started,
     wait_until,
 )
@@ -97,17 +97,12 @@ def client(tmp_path_factory):
         "publish_overlay": False,
         "min_object_pixels": MIN_PIXELS,
     }
-    proc = start_node(log, DOMAIN, params, {t: f"/cons/{t}" for t in ("image", "camera_info", "depth")})
+    remaps = {t: f"/cons/{t}" for t in ("image", "camera_info", "depth")}
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    c = ConsumerClient()
-    c.log = log
-    try:
+    with running_node(log, DOMAIN, params, remaps) as proc, ConsumerClient() as c:
+        c.log = log
         wait_started(proc, lambda: c.messages("label_info"), "the first LabelInfo")
         yield c
-    finally:
-        c.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
 
 
 @pytest.fixture(scope="module")

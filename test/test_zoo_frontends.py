@@ -9,7 +9,7 @@ from typing import List
 
 import numpy as np
 import pytest
-from conftest import interrupt, random_image, ros_domain
+from conftest import random_image, ros_domain
 from PIL import Image as PILImage
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_support import (
@@ -19,8 +19,8 @@ from ros_support import (
     assert_same_labels,
     engine_labels,
     make_image,
+    running_node,
     stamp_of,
-    start_node,
     wait_started,
     wait_until,
 )
@@ -49,10 +49,6 @@ class Client(StampedOutputs, SpinningNode):
         self.add_parameter_clients()
         self.start()
 
-    def messages(self, topic: str) -> List:
-        with self.lock:
-            return [m for t, m in self.received if t == topic]
-
     def labels_for(self, rgb: np.ndarray, stamp: int) -> np.ndarray:
         wait_until(lambda: self.image_pub.get_subscription_count() > 0, 30, "the node's subscription")
         msg = make_image(rgb, "rgb8", stamp)
@@ -69,18 +65,11 @@ class Client(StampedOutputs, SpinningNode):
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
     log = tmp_path_factory.mktemp("zoo") / "node.log"
-    proc = start_node(
-        log, DOMAIN, {**NODE, "method": "naclip", "mode": "slide", "refine": "pamr"}, {"image": "/zoo/image"}
-    )
+    params = {**NODE, "method": "naclip", "mode": "slide", "refine": "pamr"}
     os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    client = Client()
-    try:
+    with running_node(log, DOMAIN, params, {"image": "/zoo/image"}) as proc, Client() as client:
         wait_started(proc, lambda: client.messages("label_map"), "the node's first label map")
         yield proc, client
-    finally:
-        client.close()
-        if proc.poll() is None:
-            interrupt(proc, timeout=20)
 
 
 def test_node_runs_a_zoo_method_switches_within_its_backbone_and_refuses_another(node, zoo):
