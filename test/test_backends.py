@@ -147,6 +147,38 @@ def test_unsupported_combinations_are_refused_at_parameter_time(backend, precisi
         assert changes_reason(DEFAULTS, dict(zip(("backend", "precision", "device"), ok, strict=True))) is None
 
 
+@pytest.mark.parametrize(
+    "flags,backend,precision,device,words",
+    [
+        ({"avx2", "fma"}, "torch", "bf16", "cpu", "emulated"),
+        ({"avx2", "avx512_bf16"}, "torch", "bf16", "cpu", None),
+        ({"avx2", "fma"}, "openvino", "int8", "cpu", "no faster than fp32"),
+        ({"avx2", "avx_vnni"}, "openvino", "int8", "cpu", None),
+        ({"avx2", "fma"}, "torch", "bf16", "cuda:0", None),
+        ({"avx2", "fma"}, "openvino", "fp32", "cpu", None),
+    ],
+)
+def test_a_precision_that_buys_nothing_on_this_cpu_is_a_warning(monkeypatch, flags, backend, precision, device, words):
+    """Allowed (it runs), but the node and ov-seg warn: measured 0.10× (torch bf16) and 0.91× (int8) of
+    torch fp32 on an AVX2-only CPU."""
+    from ov_seg_ros.engine.backends import support
+
+    monkeypatch.setattr(support, "cpu_flags", lambda: frozenset(flags))
+    warning = support.slow_precision(backend, precision, device)
+    assert (warning is None) if words is None else (words in warning)
+    assert combination_error(backend, precision, device) is None
+
+
+def test_ov_seg_warns_of_a_slow_precision_on_this_cpu(capsys, monkeypatch):
+    from ov_seg_ros.engine.backends import support
+    from ov_seg_ros.offline.export import engine_from_args, parse_args
+
+    monkeypatch.setattr(support, "cpu_flags", lambda: frozenset({"avx2"}))
+    args = parse_args(["--sizes", "32x48", "--precision", "bf16", "--weights", "seeded", "--heads", "seeded"])
+    assert engine_from_args(args).precision == "bf16"
+    assert "warning: precision bf16 on this CPU" in capsys.readouterr().err
+
+
 def test_a_missing_backend_package_is_one_line_naming_what_to_install(tmp_path):
     """The package is hidden from the child interpreter (sys.modules[name] = None makes `import` fail)."""
     from PIL import Image

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Any, Dict, List, Optional
 
+from ..engine.backends.support import slow_precision
 from ..engine.segmenter import Segmenter
 from ..engine.vocabulary import Vocabulary
 from ..messages import convert
@@ -77,6 +78,9 @@ class Pipeline:
             calibration=c["calibration"],
         )
         self._logger.info(f"loaded {segmenter.backbone.describe(c['method'])}")  # method, weights, activation
+        slow = slow_precision(c["backend"], c["precision"], c["device"])
+        if slow:
+            self._logger.warning(slow)
         return segmenter
 
     @property

@@ -73,8 +73,12 @@ def calibration_source(path: str, topic: Optional[str]):
 def engine_from_args(args: argparse.Namespace, refine: str = "none"):
     """The Segmenter that ov-seg's engine options describe (run and export alike); int8 is calibrated
     on --calibration (a folder or a recording's --topic) or the bundled demo frames."""
+    from ..engine.backends.support import slow_precision
     from ..engine.segmenter import Segmenter  # torch import deferred so --help is instant
 
+    slow = slow_precision(args.backend, args.precision, args.device)
+    if slow:
+        print(f"ov-seg: warning: {slow}", file=sys.stderr)
     return Segmenter(
         weights=args.weights,
         heads=args.heads,

@@ -58,14 +58,43 @@ def installed(backend: str) -> bool:
 
 
 @lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """AVX512-BF16 or AMX: what OpenVINO's CPU plugin needs for bf16 (without it, it would run f32)."""
+def cpu_flags() -> frozenset:
+    """This CPU's instruction-set flags (/proc/cpuinfo; empty where there is none)."""
     try:
         with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            flags = set(f.read().split())
+            return frozenset(f.read().split())
     except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & flags)
+        return frozenset()
+
+
+def cpu_has_bf16() -> bool:
+    """AVX512-BF16 or AMX: what OpenVINO's CPU plugin needs for bf16 (without it, it would run f32)."""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
+
+
+def cpu_has_vnni() -> bool:
+    """An int8 dot-product instruction (AVX512-VNNI, AVX-VNNI or AMX): without one OpenVINO's int8 matmuls
+    take a generic kernel no faster than its f32 ones."""
+    return bool({"avx512_vnni", "avx_vnni", "amx_int8"} & cpu_flags())
+
+
+def slow_precision(backend: str, precision: str, device: str = "cpu") -> Optional[str]:
+    """A warning for a combination that runs but buys no speed on this CPU, or None. Measured with
+    bench/bench_backends.py on an AVX2-only CPU (AMD Zen 3, 2 cores, 480×640 at input 448): torch bf16
+    autocast 0.10× torch fp32 (bf16 emulated), OpenVINO int8 0.91× (labels 95 %)."""
+    if device.split(":")[0] != "cpu" or not cpu_flags():
+        return None
+    if backend == "torch" and precision == "bf16" and not cpu_has_bf16():
+        return (
+            "precision bf16 on this CPU (no AVX512-BF16 or AMX) is emulated: about 10x slower than fp32 "
+            "(bench/bench_backends.py); use fp32"
+        )
+    if backend == "openvino" and precision == "int8" and not cpu_has_vnni():
+        return (
+            "precision int8 on this CPU (no VNNI or AMX) runs no faster than fp32 and loses labels; "
+            "it pays on CPUs with AVX512-VNNI, AVX-VNNI or AMX (bench/bench_backends.py)"
+        )
+    return None
 
 
 def check_backend(backend: str) -> str:
