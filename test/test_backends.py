@@ -159,7 +159,7 @@ def test_unsupported_combinations_are_refused_at_parameter_time(backend, precisi
     ],
 )
 def test_a_precision_that_buys_nothing_on_this_cpu_is_a_warning(monkeypatch, flags, backend, precision, device, words):
-    """Allowed (it runs), but the node and ov-seg warn: measured 0.10× (torch bf16) and 0.91× (int8) of
+    """Allowed (it runs), but the node and ov-seg warn: measured 0.10× (torch bf16) and 0.85–0.96× (int8) of
     torch fp32 on an AVX2-only CPU."""
     from ov_seg_ros.engine.backends import support
 

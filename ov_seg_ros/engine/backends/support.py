@@ -81,7 +81,7 @@ def cpu_has_vnni() -> bool:
 def slow_precision(backend: str, precision: str, device: str = "cpu") -> Optional[str]:
     """A warning for a combination that runs but buys no speed on this CPU, or None. Measured with
     bench/bench_backends.py on an AVX2-only CPU (AMD Zen 3, 2 cores, 480×640 at input 448): torch bf16
-    autocast 0.10× torch fp32 (bf16 emulated), OpenVINO int8 0.91× (labels 95 %)."""
+    autocast 0.10× torch fp32 (bf16 emulated), OpenVINO int8 0.85–0.96× (labels 95 %)."""
     if device.split(":")[0] != "cpu" or not cpu_flags():
         return None
     if backend == "torch" and precision == "bf16" and not cpu_has_bf16():
