@@ -64,25 +64,17 @@ def _tree_bytes(root: Path) -> int:
 # The suite's disk use, so a CI log says how close a run came to a full disk (one CI run failed on it:
 # compiled-backend exports are hundreds of MB each). Peak of pytest's temporary folder and lowest free space.
 DISK = {"peak": 0, "peak_at": "", "free": None}
-_BASETEMP: Dict[str, Path] = {}
 
 
 def pytest_runtest_makereport(item, call):
     if call.when != "call":  # measured before teardown removes the test's own folder
         return
-    nodeid = item.nodeid
-    base = _BASETEMP.get("path")
-    if base is None or not base.exists():
-        return
+    base = item.config._tmp_path_factory.getbasetemp()
     used = _tree_bytes(base)
     if used > DISK["peak"]:
-        DISK["peak"], DISK["peak_at"] = used, nodeid
+        DISK["peak"], DISK["peak_at"] = used, item.nodeid
     free = shutil.disk_usage(base).free
     DISK["free"] = free if DISK["free"] is None else min(DISK["free"], free)
-
-
-def pytest_sessionstart(session):
-    _BASETEMP["path"] = session.config._tmp_path_factory.getbasetemp()
 
 
 def pytest_terminal_summary(terminalreporter):
