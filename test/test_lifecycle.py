@@ -217,19 +217,19 @@ def test_shutdown_exits_0_after_answering(manager, node_process):
 
 def test_failing_configure_leaves_the_node_unconfigured_and_alive(tmp_path):
     params = {"weights": f"{tmp_path}/none.bin", "heads": "seeded", "autostart": False}
-    with running_node(tmp_path / "node.log", DOMAIN, params, {"__node": "ov_seg_failing"}) as proc:
-        with Manager(DOMAIN, "/ov_seg_failing") as m:
-            wait_until(lambda: m.state_client.service_is_ready() or proc.poll() is not None, 120, "get_state")
-            assert "Transitioning failed" in ros2_lifecycle("set", "/ov_seg_failing", "configure")
-            assert m.state() == "unconfigured" and proc.poll() is None
-            assert not m.change(Transition.TRANSITION_CONFIGURE)  # a manager may retry: same answer
-            assert not m.change(Transition.TRANSITION_ACTIVATE)  # invalid from unconfigured (raises on Jazzy)
-            assert m.state() == "unconfigured" and proc.poll() is None
-            wait_until(lambda: _warned(m), 10, "/diagnostics to name the failed configure")
-            log = proc.log.read_text()
-            assert "configure failed: weights not found" in log and "none.bin" in log and "Traceback" not in log
-            assert m.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
-            assert proc.wait(timeout=30) == 0
+    node = running_node(tmp_path / "node.log", DOMAIN, params, {"__node": "ov_seg_failing"})
+    with node as proc, Manager(DOMAIN, "/ov_seg_failing") as m:
+        wait_until(lambda: m.state_client.service_is_ready() or proc.poll() is not None, 120, "get_state")
+        assert "Transitioning failed" in ros2_lifecycle("set", "/ov_seg_failing", "configure")
+        assert m.state() == "unconfigured" and proc.poll() is None
+        assert not m.change(Transition.TRANSITION_CONFIGURE)  # a manager may retry: same answer
+        assert not m.change(Transition.TRANSITION_ACTIVATE)  # invalid from unconfigured (raises on Jazzy)
+        assert m.state() == "unconfigured" and proc.poll() is None
+        wait_until(lambda: _warned(m), 10, "/diagnostics to name the failed configure")
+        log = proc.log.read_text()
+        assert "configure failed: weights not found" in log and "none.bin" in log and "Traceback" not in log
+        assert m.change(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN)
+        assert proc.wait(timeout=30) == 0
 
 
 def _warned(m: Manager) -> bool:
